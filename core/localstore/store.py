@@ -1,0 +1,514 @@
+"""Reading and writing the local cache. Every function runs on the database worker
+and returns plain values, never live ORM objects."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from core.entities import Agent, KnowledgeEntry, MatterGuide, Session, SessionNote
+from core.localstore import models as lm
+from core.localstore.changes import Changes
+
+CURSOR = "cursor"
+LAST_SYNC = "last_sync_at"
+
+_KNOWLEDGE_COLUMNS = (
+    "id",
+    "title",
+    "answer",
+    "category",
+    "issuing_unit",
+    "kind",
+    "keywords",
+    "scope",
+    "region",
+    "matter_code",
+    "department",
+    "service_type",
+    "effective_date",
+    "expiry_date",
+    "version",
+    "review_state",
+    "source",
+)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    seq: int
+    mutation_id: str
+    kind: str
+    op: str
+    target_id: str | None
+    base_seq: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "mutation_id": self.mutation_id,
+            "kind": self.kind,
+            "op": self.op,
+            "target_id": self.target_id,
+            "base_seq": self.base_seq,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ProblemItem:
+    id: int
+    kind: str
+    op: str
+    target_id: str | None
+    reason: str
+    at: datetime
+
+
+class LocalStore:
+    """The cache's operations. Not thread-safe by itself: call from one worker."""
+
+    def __init__(self, sessions: sessionmaker[DbSession]) -> None:
+        self._sessions = sessions
+
+    # -- meta -------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        with self._sessions() as db:
+            value = db.scalar(select(lm.Meta.value).where(lm.Meta.key == key))
+        return default if value is None else value
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._sessions.begin() as db:
+            _set_meta(db, key, value)
+
+    def cursor(self) -> int:
+        return int(self.get_meta(CURSOR, "0") or 0)
+
+    # -- pull ---------------------------------------------------------------------------
+
+    def apply_page(self, changes: Sequence[dict[str, Any]], cursor: int) -> Changes:
+        """Apply one pulled page and store its cursor in the same transaction."""
+        result = Changes()
+        with self._sessions.begin() as db:
+            pending = set(
+                db.scalars(select(lm.Outbox.target_id).where(lm.Outbox.target_id.is_not(None)))
+            )
+            knowledge_rows: list[dict[str, Any]] = []
+            knowledge_deleted: list[str] = []
+            for change in changes:
+                kind, entity_id, data = change["kind"], str(change["id"]), change.get("data")
+                if change.get("deleted") or data is None:
+                    if kind == "knowledge_entry":
+                        knowledge_deleted.append(entity_id)
+                    else:
+                        _delete_record(db, kind, entity_id)
+                    result.touch(kind)
+                    continue
+                if kind == "knowledge_entry":
+                    knowledge_rows.append(data)
+                    result.touch(kind)
+                    continue
+                # A record with unsent local actions keeps its local state; the push's
+                # answer brings the server's record once those actions are confirmed.
+                if entity_id in pending and kind in ("session", "walkthrough_run"):
+                    continue
+                _upsert_record(db, kind, data)
+                result.touch(
+                    kind, data.get("session_id") or (data["id"] if kind == "session" else None)
+                )
+            if knowledge_deleted:
+                self._delete_knowledge(db, knowledge_deleted)
+            if knowledge_rows:
+                self._upsert_knowledge(db, knowledge_rows)
+            _set_meta(db, CURSOR, str(cursor))
+        return result
+
+    def _upsert_knowledge(self, db: DbSession, rows: list[dict[str, Any]]) -> None:
+        values = []
+        for data in rows:
+            entry = KnowledgeEntry.from_wire(data)
+            values.append({c: getattr(entry, c) for c in _KNOWLEDGE_COLUMNS})
+        stmt = insert(lm.Knowledge)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[lm.Knowledge.id],
+            set_={c: stmt.excluded[c] for c in _KNOWLEDGE_COLUMNS if c != "id"},
+        )
+        db.execute(stmt, values)
+
+    def _delete_knowledge(self, db: DbSession, ids: list[str]) -> None:
+        db.execute(delete(lm.Knowledge).where(lm.Knowledge.id.in_(ids)))
+
+    def reset(self) -> None:
+        """Forget every pulled record and the cursor (the outbox stays)."""
+        with self._sessions.begin() as db:
+            for table in (lm.Knowledge, lm.Matter, lm.CalendarYear, lm.Agent, lm.Record):
+                db.execute(delete(table))
+            db.execute(delete(lm.Session).where(lm.Session.local.is_(False)))
+            db.execute(delete(lm.SessionNote).where(lm.SessionNote.pending.is_(False)))
+            db.execute(delete(lm.Evaluation).where(lm.Evaluation.pending.is_(False)))
+            _set_meta(db, CURSOR, "0")
+
+    # -- outbox ------------------------------------------------------------------------
+
+    def pending_mutations(self, limit: int = 100) -> list[OutboxItem]:
+        with self._sessions() as db:
+            rows = db.scalars(select(lm.Outbox).order_by(lm.Outbox.seq).limit(limit)).all()
+            return [
+                OutboxItem(
+                    r.seq,
+                    r.mutation_id,
+                    r.kind,
+                    r.op,
+                    r.target_id,
+                    r.base_seq,
+                    dict(r.payload),
+                    r.created_at,
+                    r.attempts,
+                )
+                for r in rows
+            ]
+
+    def outbox_size(self) -> int:
+        with self._sessions() as db:
+            return int(db.scalar(select(func.count()).select_from(lm.Outbox)) or 0)
+
+    def note_push_failure(self, mutation_ids: Iterable[str], error: str) -> None:
+        with self._sessions.begin() as db:
+            for row in db.scalars(
+                select(lm.Outbox).where(lm.Outbox.mutation_id.in_(list(mutation_ids)))
+            ):
+                row.attempts += 1
+                row.last_error = error[:500]
+
+    def resolve_mutations(self, results: Sequence[dict[str, Any]]) -> Changes:
+        """Take the server's answers: confirmed or refused writes leave the outbox; a
+        refusal is kept as a problem to show; returned records replace local state."""
+        changes = Changes()
+        with self._sessions.begin() as db:
+            for res in results:
+                row = db.scalar(
+                    select(lm.Outbox).where(lm.Outbox.mutation_id == res["mutation_id"])
+                )
+                if row is None:
+                    continue
+                status = res.get("status")
+                if status in ("rejected", "conflict"):
+                    db.add(
+                        lm.Problem(
+                            mutation_id=row.mutation_id,
+                            kind=row.kind,
+                            op=row.op,
+                            target_id=row.target_id,
+                            reason=res.get("reason") or "服务器拒绝了此操作",
+                            at=datetime.now(),
+                        )
+                    )
+                    changes.touch("problem")
+                elif status not in ("applied", "duplicate"):
+                    continue
+                db.delete(row)
+                db.flush()
+                _confirm_local(
+                    db,
+                    row.kind,
+                    row.payload,
+                    row.target_id,
+                    status == "applied" or status == "duplicate",
+                )
+                for record in res.get("records") or ([res["record"]] if res.get("record") else []):
+                    _upsert_record(db, record["kind"], record["data"], force=True)
+                    changes.touch(
+                        record["kind"], record["data"].get("session_id") or record["data"].get("id")
+                    )
+                changes.touch(row.kind, row.target_id)
+        return changes
+
+    def open_problems(self) -> list[ProblemItem]:
+        with self._sessions() as db:
+            rows = db.scalars(
+                select(lm.Problem).where(lm.Problem.seen.is_(False)).order_by(lm.Problem.id)
+            )
+            return [ProblemItem(r.id, r.kind, r.op, r.target_id, r.reason, r.at) for r in rows]
+
+    def mark_problems_seen(self, ids: Iterable[int]) -> None:
+        with self._sessions.begin() as db:
+            for row in db.scalars(select(lm.Problem).where(lm.Problem.id.in_(list(ids)))):
+                row.seen = True
+
+    # -- local actions -------------------------------------------------------------------
+
+    def add_note(self, session_id: str, text: str, author: Agent | None) -> tuple[str, Changes]:
+        """Write a note locally and queue it, in one transaction."""
+        note_id = str(uuid.uuid4())
+        now = datetime.now().replace(microsecond=0)
+        note = SessionNote(
+            id=note_id,
+            session_id=session_id,
+            author_id=author.id if author else None,
+            author_name=author.display_name if author else "",
+            text=text,
+            created_at=now,
+        )
+        with self._sessions.begin() as db:
+            db.add(
+                lm.SessionNote(
+                    id=note_id,
+                    session_id=session_id,
+                    created_at=now,
+                    data=note.to_wire(),
+                    pending=True,
+                )
+            )
+            _enqueue(
+                db,
+                "session_note",
+                "create",
+                note_id,
+                {"note_id": note_id, "session_id": session_id, "text": text},
+            )
+        changes = Changes()
+        changes.touch("session_note", session_id)
+        return note_id, changes
+
+    def add_knowledge_feedback(self, entry_id: str | None, kind: str, text: str) -> str:
+        feedback_id = str(uuid.uuid4())
+        with self._sessions.begin() as db:
+            _enqueue(
+                db,
+                "knowledge_feedback",
+                "create",
+                feedback_id,
+                {"feedback_id": feedback_id, "entry_id": entry_id, "kind": kind, "text": text},
+            )
+        return feedback_id
+
+    def enqueue(self, kind: str, op: str, target_id: str | None, payload: dict[str, Any]) -> str:
+        with self._sessions.begin() as db:
+            return _enqueue(db, kind, op, target_id, payload)
+
+    # -- queries ------------------------------------------------------------------------
+
+    def sessions(self) -> list[Session]:
+        with self._sessions() as db:
+            rows = db.scalars(select(lm.Session).order_by(lm.Session.created_at.desc()))
+            return [Session.from_wire(r.data) for r in rows]
+
+    def session(self, session_id: str) -> Session | None:
+        with self._sessions() as db:
+            row = db.get(lm.Session, session_id)
+            return Session.from_wire(row.data) if row else None
+
+    def notes(self, session_id: str) -> list[tuple[SessionNote, bool]]:
+        with self._sessions() as db:
+            rows = db.scalars(
+                select(lm.SessionNote)
+                .where(lm.SessionNote.session_id == session_id)
+                .order_by(lm.SessionNote.created_at)
+            )
+            return [(SessionNote.from_wire(r.data), r.pending) for r in rows]
+
+    def agents(self) -> list[Agent]:
+        with self._sessions() as db:
+            return [
+                Agent.from_wire(r.data) for r in db.scalars(select(lm.Agent).order_by(lm.Agent.id))
+            ]
+
+    def matters(self) -> list[MatterGuide]:
+        with self._sessions() as db:
+            rows = db.scalars(select(lm.Matter).order_by(lm.Matter.department, lm.Matter.code))
+            return [MatterGuide.from_wire(r.data) for r in rows]
+
+    def matter(self, code: str) -> MatterGuide | None:
+        with self._sessions() as db:
+            row = db.get(lm.Matter, code)
+            return MatterGuide.from_wire(row.data) if row else None
+
+    def knowledge_count(self) -> int:
+        with self._sessions() as db:
+            return int(db.scalar(select(func.count()).select_from(lm.Knowledge)) or 0)
+
+    def knowledge(self, entry_id: str) -> KnowledgeEntry | None:
+        with self._sessions() as db:
+            row = db.scalar(select(lm.Knowledge).where(lm.Knowledge.id == entry_id))
+            return _knowledge(row) if row else None
+
+    def knowledge_list(self, limit: int = 500) -> list[KnowledgeEntry]:
+        with self._sessions() as db:
+            rows = db.scalars(
+                select(lm.Knowledge)
+                .order_by(lm.Knowledge.category, lm.Knowledge.title)
+                .limit(limit)
+            )
+            return [_knowledge(r) for r in rows]
+
+    def search_knowledge_simple(self, text: str, limit: int = 200) -> list[KnowledgeEntry]:
+        """Substring search over title and answer (the fallback before the index exists)."""
+        with self._sessions() as db:
+            stmt = select(lm.Knowledge)
+            if text:
+                like = f"%{text}%"
+                stmt = stmt.where(lm.Knowledge.title.like(like) | lm.Knowledge.answer.like(like))
+            rows = db.scalars(stmt.order_by(lm.Knowledge.title).limit(limit))
+            return [_knowledge(r) for r in rows]
+
+    def calendar_years(self) -> list[dict[str, Any]]:
+        with self._sessions() as db:
+            return [dict(r.data) for r in db.scalars(select(lm.CalendarYear))]
+
+    def records(self, kind: str, parent_id: str | None = None) -> list[dict[str, Any]]:
+        with self._sessions() as db:
+            stmt = select(lm.Record).where(lm.Record.kind == kind)
+            if parent_id is not None:
+                stmt = stmt.where(lm.Record.parent_id == parent_id)
+            return [dict(r.data) for r in db.scalars(stmt)]
+
+
+def _knowledge(row: lm.Knowledge) -> KnowledgeEntry:
+    return KnowledgeEntry(**{c: getattr(row, c) for c in _KNOWLEDGE_COLUMNS})
+
+
+def _set_meta(db: DbSession, key: str, value: str) -> None:
+    stmt = insert(lm.Meta).values(key=key, value=value)
+    db.execute(stmt.on_conflict_do_update(index_elements=[lm.Meta.key], set_={"value": value}))
+
+
+def _enqueue(
+    db: DbSession, kind: str, op: str, target_id: str | None, payload: dict[str, Any]
+) -> str:
+    mutation_id = str(uuid.uuid4())
+    base = db.scalar(select(lm.Meta.value).where(lm.Meta.key == CURSOR))
+    db.add(
+        lm.Outbox(
+            mutation_id=mutation_id,
+            kind=kind,
+            op=op,
+            target_id=target_id,
+            base_seq=int(base) if base else None,
+            payload=payload,
+            created_at=datetime.now(),
+        )
+    )
+    return mutation_id
+
+
+def _delete_record(db: DbSession, kind: str, entity_id: str) -> None:
+    if kind == "matter_guide":
+        db.execute(delete(lm.Matter).where(lm.Matter.code == entity_id))
+    elif kind == "calendar":
+        db.execute(delete(lm.CalendarYear).where(lm.CalendarYear.year == int(entity_id)))
+    elif kind == "agent":
+        db.execute(delete(lm.Agent).where(lm.Agent.id == int(entity_id)))
+    elif kind == "session":
+        db.execute(delete(lm.Session).where(lm.Session.id == entity_id))
+        db.execute(
+            delete(lm.SessionNote).where(
+                lm.SessionNote.session_id == entity_id, lm.SessionNote.pending.is_(False)
+            )
+        )
+        db.execute(delete(lm.Evaluation).where(lm.Evaluation.session_id == entity_id))
+        db.execute(delete(lm.Record).where(lm.Record.parent_id == entity_id))
+    elif kind == "session_note":
+        db.execute(delete(lm.SessionNote).where(lm.SessionNote.id == entity_id))
+    elif kind == "evaluation":
+        db.execute(delete(lm.Evaluation).where(lm.Evaluation.id == entity_id))
+    elif kind == "knowledge_entry":
+        db.execute(delete(lm.Knowledge).where(lm.Knowledge.id == entity_id))
+    else:
+        db.execute(delete(lm.Record).where(lm.Record.kind == kind, lm.Record.id == entity_id))
+
+
+def _upsert_record(db: DbSession, kind: str, data: dict[str, Any], *, force: bool = False) -> None:
+    if kind == "matter_guide":
+        db.merge(
+            lm.Matter(
+                code=data["code"], name=data["name"], department=data["department"], data=data
+            )
+        )
+    elif kind == "calendar":
+        db.merge(lm.CalendarYear(year=int(data["year"]), data=data))
+    elif kind == "agent":
+        db.merge(
+            lm.Agent(
+                id=int(data["id"]),
+                display_name=data["display_name"],
+                team_id=data.get("team_id"),
+                data=data,
+            )
+        )
+    elif kind == "session":
+        s = Session.from_wire(data)
+        db.merge(
+            lm.Session(
+                id=s.id,
+                team_id=s.team_id,
+                assignee_id=s.assignee_id,
+                state=s.state,
+                created_at=s.created_at,
+                closed_at=s.closed_at,
+                data=data,
+                local=False,
+            )
+        )
+    elif kind == "session_note":
+        n = SessionNote.from_wire(data)
+        db.merge(
+            lm.SessionNote(
+                id=n.id, session_id=n.session_id, created_at=n.created_at, data=data, pending=False
+            )
+        )
+    elif kind == "evaluation":
+        db.merge(
+            lm.Evaluation(id=data["id"], session_id=data["session_id"], data=data, pending=False)
+        )
+    elif kind == "knowledge_entry":
+        entry = KnowledgeEntry.from_wire(data)
+        stmt = insert(lm.Knowledge).values({c: getattr(entry, c) for c in _KNOWLEDGE_COLUMNS})
+        db.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[lm.Knowledge.id],
+                set_={c: stmt.excluded[c] for c in _KNOWLEDGE_COLUMNS if c != "id"},
+            )
+        )
+    else:
+        db.merge(
+            lm.Record(kind=kind, id=str(data["id"]), parent_id=data.get("session_id"), data=data)
+        )
+
+
+def _confirm_local(
+    db: DbSession, kind: str, payload: dict[str, Any], target_id: str | None, ok: bool
+) -> None:
+    """Clear the 'pending' mark of a local record once the server has answered."""
+    if kind == "session_note" and target_id:
+        row = db.get(lm.SessionNote, target_id)
+        if row is not None:
+            if ok:
+                row.pending = False
+            else:
+                db.delete(row)
+    elif kind == "evaluation" and target_id:
+        row2 = db.get(lm.Evaluation, target_id)
+        if row2 is not None:
+            if ok:
+                row2.pending = False
+            else:
+                db.delete(row2)
+    elif kind == "session" and target_id:
+        still = db.scalar(
+            select(func.count()).select_from(lm.Outbox).where(lm.Outbox.target_id == target_id)
+        )
+        row3 = db.get(lm.Session, target_id)
+        if row3 is not None and not still:
+            row3.local = False

@@ -1,0 +1,131 @@
+"""Command line of the central server: ``python -m server run|seed-demo|create-user``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from core.enums import Role
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from server.config import ServerSettings
+
+    settings = ServerSettings()
+    if getattr(args, "database_url", None):
+        settings.database_url = args.database_url
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    if args.seed_demo:
+        from server.seed import seed_demo
+
+        with app.state.db() as db:
+            seed_demo(db)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from server.db import make_engine, migrate, session_factory
+    from server.seed import seed_demo
+
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with session_factory(engine)() as db:
+        counts = seed_demo(db)
+    print("演示数据已载入：" + "，".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from server import models as m
+    from server.auth import hash_password
+    from server.db import make_engine, migrate, session_factory
+    from server.services.catalog import touch_agent
+
+    password = os.environ.get("BANGBAN_NEW_PASSWORD") or getpass.getpass("新用户的密码：")
+    if len(password) < 8:
+        print("错误：密码至少 8 个字符", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with session_factory(engine)() as db:
+        if args.team and db.get(m.Team, args.team) is None:
+            db.add(m.Team(id=args.team, name=args.team_name or args.team, office=""))
+        user = m.User(
+            username=args.username,
+            display_name=args.display_name or args.username,
+            password_hash=hash_password(password),
+            role=args.role,
+            team_id=args.team,
+            staff_number=args.staff_number or "",
+            capacity=args.capacity,
+        )
+        db.add(user)
+        try:
+            db.flush()
+            touch_agent(db, user)
+            db.commit()
+        except IntegrityError:
+            print(f"错误：用户名 {args.username} 已存在", file=sys.stderr)
+            return 1
+    print(f"已创建用户 {args.username}（{Role(args.role).label}）")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server", description="帮办工作台中心服务器")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="启动服务器")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8765)
+    run.add_argument("--database-url", help="默认：用户数据目录下的 SQLite 文件")
+    run.add_argument("--seed-demo", action="store_true", help="启动前载入演示数据（幂等）")
+    run.add_argument("--log-level", default="warning")
+    run.set_defaults(func=cmd_run)
+
+    seed = sub.add_parser("seed-demo", help="载入演示数据（可重复执行）")
+    seed.add_argument("--database-url")
+    seed.set_defaults(func=cmd_seed_demo)
+
+    create = sub.add_parser("create-user", help="新建用户（密码从终端读取或 BANGBAN_NEW_PASSWORD）")
+    create.add_argument("username")
+    create.add_argument("--role", choices=[r.value for r in Role], default="agent")
+    create.add_argument("--display-name")
+    create.add_argument("--team", help="班组编号，不存在时新建")
+    create.add_argument("--team-name")
+    create.add_argument("--staff-number")
+    create.add_argument("--capacity", type=int, default=4)
+    create.add_argument("--database-url")
+    create.set_defaults(func=cmd_create_user)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except OperationalError as exc:
+        print(f"错误：无法使用数据库（{exc.orig}）", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Server settings: one typed object, read from arguments and ``BANGBAN_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+
+def default_database_url() -> str:
+    path = Path(user_data_dir("bangban-server", appauthor=False)) / "bangban.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+@dataclass
+class ServerSettings:
+    """Everything the server can be told, with its default."""
+
+    database_url: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_DATABASE_URL") or default_database_url()
+    )
+    token_ttl_hours: float = 12.0
+    page_limit_max: int = 2000
+    page_limit_default: int = 500
+    tombstone_horizon_days: float = 30.0
+    """Superseded change rows and tombstones older than this are purged by ``compact``."""
+    first_response_seconds: int = 60
+    agent_capacity_default: int = 4
+    presence_timeout_seconds: int = 90
+    share_link_minutes: int = 30
+    share_provider: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_SHARE_PROVIDER", "jitsi")
+    )
+    jitsi_base_url: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_JITSI_URL", "https://meet.jit.si")
+    )
+    jitsi_app_id: str = field(default_factory=lambda: os.environ.get("BANGBAN_JITSI_APP_ID", ""))
+    jitsi_app_secret: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_JITSI_APP_SECRET", "")
+    )
+    share_url_template: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_SHARE_URL_TEMPLATE", "")
+    )
+    public_base_url: str = field(default_factory=lambda: os.environ.get("BANGBAN_PUBLIC_URL", ""))
+    """Where callers reach the join pages; empty means the address the request came to."""

@@ -1,0 +1,27 @@
+"""Errors the API answers with: a status, a stable code and a message in Chinese."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def unauthorized(message: str = "登录已失效，请重新登录") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str = "您的角色无权进行此操作") -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def not_found(message: str = "找不到该记录") -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def bad_request(message: str, code: str = "bad_request") -> ApiError:
+    return ApiError(400, code, message)

@@ -1,0 +1,240 @@
+"""The server's tables (SQLAlchemy 2.0, typed mappings)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    office: Mapped[str] = mapped_column(String(128), default="")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"))
+    staff_number: Mapped[str] = mapped_column(String(32), default="")
+    capacity: Mapped[int] = mapped_column(Integer, default=4)
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    presence: Mapped[str] = mapped_column(String(16), default="offline")
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    team: Mapped[Team | None] = relationship()
+
+
+class AuthToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MatterGuide(Base):
+    __tablename__ = "matter_guides"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    department: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The rest of the 办事指南 (conditions, materials, steps …) as the wire shape."""
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KnowledgeEntry(Base):
+    __tablename__ = "knowledge_entries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(128), unique=True)
+    answer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(256), default="")
+    issuing_unit: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="日常咨询")
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    scope: Mapped[str] = mapped_column(String(16), default="")
+    region: Mapped[str] = mapped_column(String(64), default="")
+    matter_code: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(128), default="")
+    service_type: Mapped[str] = mapped_column(String(16), default="consult")
+    effective_date: Mapped[date | None] = mapped_column(Date)
+    expiry_date: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    review_state: Mapped[str] = mapped_column(String(32), default="published")
+    source: Mapped[str] = mapped_column(String(256), default="")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CalendarYear(Base):
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(256), default="")
+    holidays: Mapped[list[Any]] = mapped_column(default=list)
+    workdays: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    service_type: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    caller_name: Mapped[str] = mapped_column(String(64), default="")
+    caller_phone: Mapped[str] = mapped_column(String(32), default="")
+    caller_id_number: Mapped[str] = mapped_column(String(32), default="")
+    matter_code: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    close_summary: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    events: Mapped[list[SessionEvent]] = relationship(
+        back_populates="session", order_by="SessionEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class SessionEvent(Base):
+    """One line of a session's timeline: who, when, what and why."""
+
+    __tablename__ = "session_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    session: Mapped[Session] = relationship(back_populates="events")
+
+
+class SessionNote(Base):
+    __tablename__ = "session_notes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    author_name: Mapped[str] = mapped_column(String(64), default="")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class KnowledgeFeedback(Base):
+    """纠错 / 新问题 sent by staff, for the admins' review list."""
+
+    __tablename__ = "knowledge_feedback"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entry_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+
+
+class AppliedMutation(Base):
+    """Every mutation id the server has seen, with its answer, so a resend is a no-op."""
+
+    __tablename__ = "applied_mutations"
+
+    mutation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    applied_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Counter(Base):
+    """Named counters; ``change_seq`` is bumped under a row lock (see ``changes.py``)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChangeLog(Base):
+    """One row per change a client may pull. ``seq`` orders all changes server-wide.
+
+    The audience columns say who may see the row: ``team_id`` and the assignee before
+    and after the change (``user_a``/``user_b``); ``queue`` marks a session that was
+    in its team's waiting queue before or after, which every agent of the team sees.
+    """
+
+    __tablename__ = "change_log"
+    __table_args__ = (Index("ix_change_log_kind_entity", "kind", "entity_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    user_a: Mapped[int | None] = mapped_column(Integer)
+    user_b: Mapped[int | None] = mapped_column(Integer)
+    queue: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Meta(Base):
+    """Key/value facts about the database (tombstone horizon …)."""
+
+    __tablename__ = "meta"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,157 @@
+"""Cursor pull (``GET /api/v1/sync/changes``), DESIGN.md §4."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import selectinload
+
+from server import models as m
+from server import serialize
+from server.auth import CurrentUser
+from server.changes import watermark
+from server.errors import ApiError
+from server.services.visibility import SESSION_KINDS, change_filter, session_visible
+
+HORIZON_KEY = "tombstone_horizon_seq"
+
+
+def horizon(db: DbSession) -> int:
+    value = db.execute(select(m.Meta.value).where(m.Meta.key == HORIZON_KEY)).scalar()
+    return int(value or 0)
+
+
+def _load(db: DbSession, kind: str, ids: list[str]) -> dict[str, Any]:
+    """Load the current rows of one kind, keyed by their id as text."""
+    if kind == "knowledge_entry":
+        rows: Iterable[Any] = db.scalars(
+            select(m.KnowledgeEntry).where(m.KnowledgeEntry.id.in_(ids))
+        )
+        return {r.id: r for r in rows}
+    if kind == "matter_guide":
+        rows = db.scalars(select(m.MatterGuide).where(m.MatterGuide.code.in_(ids)))
+        return {r.code: r for r in rows if not r.deleted}
+    if kind == "calendar":
+        rows = db.scalars(select(m.CalendarYear).where(m.CalendarYear.year.in_(map(int, ids))))
+        return {str(r.year): r for r in rows}
+    if kind == "agent":
+        rows = db.scalars(
+            select(m.User).options(selectinload(m.User.team)).where(m.User.id.in_(map(int, ids)))
+        )
+        return {str(r.id): r for r in rows}
+    if kind == "session":
+        rows = db.scalars(
+            select(m.Session).options(selectinload(m.Session.events)).where(m.Session.id.in_(ids))
+        )
+        return {r.id: r for r in rows}
+    if kind == "session_note":
+        rows = db.scalars(select(m.SessionNote).where(m.SessionNote.id.in_(ids)))
+        return {r.id: r for r in rows}
+    if kind == "evaluation":
+        rows = db.scalars(select(m.Evaluation).where(m.Evaluation.id.in_(ids)))
+        return {r.id: r for r in rows}
+    extra = EXTRA_LOADERS.get(kind)
+    if extra is not None:
+        return extra[0](db, ids)
+    return {}
+
+
+def _serialize(kind: str, row: Any) -> dict[str, Any]:
+    if kind in EXTRA_LOADERS:
+        return EXTRA_LOADERS[kind][1](row)
+    return SERIALIZERS[kind](row)
+
+
+SERIALIZERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "knowledge_entry": serialize.knowledge_entry,
+    "matter_guide": serialize.matter_guide,
+    "calendar": serialize.calendar_year,
+    "agent": serialize.agent,
+    "session": serialize.session,
+    "session_note": serialize.session_note,
+    "evaluation": serialize.evaluation,
+}
+
+EXTRA_LOADERS: dict[
+    str,
+    tuple[Callable[[DbSession, list[str]], dict[str, Any]], Callable[[Any], dict[str, Any]]],
+] = {}
+"""Loaders that later features register for their own kinds (walkthroughs, share links)."""
+
+
+def _parent_session_id(kind: str, row: Any) -> str | None:
+    if kind == "session":
+        return str(row.id)
+    return getattr(row, "session_id", None)
+
+
+def pull(db: DbSession, user: CurrentUser, since: int, limit: int) -> dict[str, Any]:
+    """One page of changes after ``since`` that ``user`` may see."""
+    if since < 0:
+        raise ApiError(400, "bad_cursor", "同步游标无效")
+    limit_horizon = horizon(db)
+    if 0 < since < limit_horizon:
+        raise ApiError(
+            410,
+            "cursor_expired",
+            "本地缓存过旧，服务器已清理其后的删除记录，需要重新下载全部数据",
+        )
+    top = watermark(db)
+    if since > top:
+        # The cursor comes from another database (a server restored from backup, say).
+        raise ApiError(410, "cursor_expired", "服务器数据已重置，需要重新下载全部数据")
+    rows = list(
+        db.scalars(
+            select(m.ChangeLog)
+            .where(m.ChangeLog.seq > since, m.ChangeLog.seq <= top, change_filter(user))
+            .order_by(m.ChangeLog.seq)
+            .limit(limit + 1)
+        )
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    # Only the newest row of an entity in this page matters: the data is read as it is now.
+    latest: dict[tuple[str, str], m.ChangeLog] = {}
+    for row in rows:
+        latest.pop((row.kind, row.entity_id), None)
+        latest[(row.kind, row.entity_id)] = row
+    by_kind: dict[str, list[str]] = {}
+    for kind, entity_id in latest:
+        by_kind.setdefault(kind, []).append(entity_id)
+    loaded = {kind: _load(db, kind, ids) for kind, ids in by_kind.items()}
+
+    parents: dict[str, m.Session] = {}
+    parent_ids = {
+        sid
+        for kind in SESSION_KINDS - {"session"}
+        for r in loaded.get(kind, {}).values()
+        if (sid := _parent_session_id(kind, r))
+    }
+    parent_ids -= set(loaded.get("session", {}))
+    if parent_ids:
+        parents = {
+            s.id: s for s in db.scalars(select(m.Session).where(m.Session.id.in_(parent_ids)))
+        }
+    parents.update(loaded.get("session", {}))
+
+    changes = []
+    for (kind, entity_id), log in latest.items():
+        row = loaded.get(kind, {}).get(entity_id)
+        visible = row is not None and not log.deleted
+        if visible and kind in SESSION_KINDS:
+            parent = parents.get(_parent_session_id(kind, row) or "")
+            visible = parent is not None and session_visible(parent, user)
+        changes.append(
+            {
+                "seq": log.seq,
+                "kind": kind,
+                "id": entity_id,
+                "deleted": not visible,
+                "data": _serialize(kind, row) if visible else None,
+            }
+        )
+    cursor = rows[-1].seq if has_more else max(top, since)
+    return {"changes": changes, "cursor": cursor, "has_more": has_more}

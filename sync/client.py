@@ -1,0 +1,290 @@
+"""HTTP client of the central server (requests), with timeouts on every call.
+
+Every failure becomes a :class:`sync.errors.SyncError` with a message in Chinese;
+callers never see a requests exception or a traceback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from core import PROTOCOL_VERSION
+from sync.errors import (
+    AuthError,
+    BadResponse,
+    CursorExpired,
+    Forbidden,
+    IncompatibleServer,
+    Refused,
+    ServerBusy,
+    ServerUnreachable,
+    SyncError,
+)
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+GZIP_REQUEST_MIN = 2048
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    team_id: str | None
+    staff_number: str = ""
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> UserInfo:
+        return cls(
+            id=int(data["id"]),
+            username=str(data["username"]),
+            display_name=str(data["display_name"]),
+            role=str(data["role"]),
+            team_id=data.get("team_id"),
+            staff_number=str(data.get("staff_number") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    expires_at: datetime
+    user: UserInfo
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    changes: list[dict[str, Any]]
+    cursor: int
+    has_more: bool
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class ApiClient:
+    """One server, one (optional) bearer token. Thread-safe for sequential use per thread."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._http = requests.Session()
+        self._http.headers["Accept-Encoding"] = "gzip"
+        self._http.headers["User-Agent"] = "BangbanDesk/0.1"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        timeout: tuple[float, float] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        url = f"{self.base_url}/api/v1{path}"
+        headers: dict[str, str] = {}
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+            if len(data) >= GZIP_REQUEST_MIN:
+                data = gzip.compress(data, compresslevel=5)
+                headers["Content-Encoding"] = "gzip"
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self._http.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=timeout or self.timeout,
+            )
+        except requests.exceptions.Timeout as exc:
+            raise ServerUnreachable("服务器响应超时，请检查网络") from exc
+        except requests.exceptions.InvalidURL as exc:
+            raise ServerUnreachable(f"服务器地址无效：{self.base_url}") from exc
+        except requests.exceptions.MissingSchema as exc:
+            raise ServerUnreachable(
+                f"服务器地址应以 http:// 或 https:// 开头：{self.base_url}"
+            ) from exc
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            raise ServerUnreachable("无法连接服务器，请检查网络或服务器地址") from exc
+        except requests.exceptions.RequestException as exc:
+            raise ServerUnreachable(f"网络错误：{exc.__class__.__name__}") from exc
+        return self._decode(response)
+
+    def _decode(self, response: requests.Response) -> Any:
+        status = response.status_code
+        try:
+            payload = response.json()
+        except (ValueError, requests.exceptions.RequestException):
+            payload = None
+        detail = payload.get("detail") if isinstance(payload, dict) else None
+        code = payload.get("code", "") if isinstance(payload, dict) else ""
+        if not isinstance(detail, str):
+            detail = None
+        if status >= 500 or status == 429:
+            raise ServerBusy(
+                detail or f"服务器暂时不可用（{status}），稍后自动重试",
+                status=status,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+            )
+        if payload is None:
+            kind = response.headers.get("Content-Type", "未知类型").split(";")[0]
+            raise BadResponse(
+                f"服务器返回了无法识别的内容（{status}，{kind}），可能是代理或网关的错误页",
+                status=status,
+            )
+        if status == 401:
+            raise AuthError(detail or "登录已失效，请重新登录", status=status, code=code)
+        if status == 403:
+            raise Forbidden(detail or "您的角色无权进行此操作", status=status, code=code)
+        if status == 410:
+            raise CursorExpired(detail or "本地缓存过旧，需要重新下载", status=status, code=code)
+        if status >= 400:
+            raise Refused(detail or f"服务器拒绝了请求（{status}）", status=status, code=code)
+        return payload
+
+    @staticmethod
+    def _expect(payload: Any, *keys: str) -> dict[str, Any]:
+        if not isinstance(payload, dict) or any(k not in payload for k in keys):
+            raise BadResponse("服务器返回的数据格式不对，可能不是帮办工作台服务器")
+        return payload
+
+    # -- the API --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Check that this is a compatible server."""
+        payload = self._expect(self._request("GET", "/health", auth=False), "status")
+        protocol = payload.get("protocol")
+        if payload.get("status") != "ok" or protocol != PROTOCOL_VERSION:
+            raise IncompatibleServer(
+                f"服务器版本不兼容（服务器 {payload.get('version', '未知')}，"
+                f"协议 {protocol}；本程序需要协议 {PROTOCOL_VERSION}），请联系管理员"
+            )
+        return payload
+
+    def login(self, username: str, password: str) -> LoginResult:
+        self.health()
+        payload = self._expect(
+            self._request(
+                "POST", "/auth/login", body={"username": username, "password": password}, auth=False
+            ),
+            "access_token",
+            "user",
+            "expires_at",
+        )
+        try:
+            result = LoginResult(
+                token=str(payload["access_token"]),
+                expires_at=datetime.fromisoformat(str(payload["expires_at"])),
+                user=UserInfo.from_wire(payload["user"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadResponse("服务器返回的登录结果格式不对") from exc
+        self.token = result.token
+        return result
+
+    def me(self) -> UserInfo:
+        try:
+            return UserInfo.from_wire(self._expect(self._request("GET", "/auth/me"), "id"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadResponse("服务器返回的用户信息格式不对") from exc
+
+    def changes(self, since: int, limit: int | None = None) -> ChangesPage:
+        params: dict[str, Any] = {"since": since}
+        if limit:
+            params["limit"] = limit
+        payload = self._expect(
+            self._request("GET", "/sync/changes", params=params), "changes", "cursor", "has_more"
+        )
+        changes = payload["changes"]
+        if not isinstance(changes, list) or not all(
+            isinstance(c, dict) and "kind" in c and "id" in c for c in changes
+        ):
+            raise BadResponse("服务器返回的同步数据格式不对")
+        try:
+            cursor = int(payload["cursor"])
+        except (TypeError, ValueError) as exc:
+            raise BadResponse("服务器返回的同步游标无效") from exc
+        return ChangesPage(changes, cursor, bool(payload["has_more"]))
+
+    def push(self, mutations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        payload = self._expect(
+            self._request("POST", "/sync/mutations", body={"mutations": mutations}), "results"
+        )
+        results = payload["results"]
+        if not isinstance(results, list) or not all(
+            isinstance(r, dict) and "mutation_id" in r and "status" in r for r in results
+        ):
+            raise BadResponse("服务器返回的提交结果格式不对")
+        return results
+
+    def events(self, after: int, wait: float) -> dict[str, Any]:
+        """Long-poll for events after ``after``; returns ``{events, last}``."""
+        payload = self._expect(
+            self._request(
+                "GET",
+                "/events",
+                params={"after": after, "wait": wait},
+                timeout=(self.timeout[0], wait + self.timeout[1]),
+            ),
+            "events",
+            "last",
+        )
+        return payload
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params or None)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self._request("POST", path, body=body)
+
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path)
+
+
+__all__ = ["ApiClient", "ChangesPage", "LoginResult", "SyncError", "UserInfo"]

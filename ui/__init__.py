@@ -1,0 +1,1 @@
+"""The PySide6 user interface: windows, panes, item models and the Qt adapters."""
