@@ -9,10 +9,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
-from server.api import admin, auth, health, sync, team
+from server.api import admin, auth, events, health, sync, team
 from server.config import ServerSettings
 from server.db import make_engine, migrate, session_factory
 from server.errors import ApiError
+from server.gzip_request import GzipRequestMiddleware
+from server.services import registry  # noqa: F401  (registers mutation handlers)
+from server.services.events import EventBus
 
 
 def create_app(settings: ServerSettings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -29,7 +32,9 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     app.state.settings = settings
     app.state.engine = engine
     app.state.db = session_factory(engine)
+    app.state.events = EventBus()
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(GzipRequestMiddleware)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -57,6 +62,13 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
             status_code=exc.status_code,
         )
 
-    for router in (health.router, auth.router, sync.router, team.router, admin.router):
+    for router in (
+        health.router,
+        auth.router,
+        sync.router,
+        events.router,
+        team.router,
+        admin.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     return app

@@ -127,6 +127,9 @@ class Session(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
     outcome: Mapped[str | None] = mapped_column(String(24))
     close_summary: Mapped[str] = mapped_column(Text, default="")
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """转办: department, reason, complexity, contact_due_at, due_at, answered_at."""
+    callback_due_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     events: Mapped[list[SessionEvent]] = relationship(
@@ -238,3 +241,124 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Event(Base):
+    """A live event for the long-poll stream (new session in my queue, reassignment …).
+
+    Delivered to ``user_id`` when set, and to the leads of ``team_id`` when
+    ``for_leads``; ``team_id`` with ``for_team`` reaches every member of the team.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    team_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    for_team: Mapped[bool] = mapped_column(Boolean, default=False)
+    for_leads: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AuditLog(Base):
+    """Who did what to what, for the record (reassignments, reveals, admin edits)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(48))
+    target_kind: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Walkthrough(Base):
+    """One published version of a walkthrough script (YAML source kept as written)."""
+
+    __tablename__ = "walkthroughs"
+    __table_args__ = (UniqueConstraint("walkthrough_id", "version"),)
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    """``<walkthrough_id>@<version>``: the id clients see."""
+    walkthrough_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    matter_code: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class WalkthroughRun(Base):
+    """A running walkthrough of a session: position, answers and ticks."""
+
+    __tablename__ = "walkthrough_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    walkthrough_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class ShareLink(Base):
+    """A screen-share room for one session, with a short join code."""
+
+    __tablename__ = "share_links"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16), index=True)
+    room: Mapped[str] = mapped_column(String(128))
+    check_phrase: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="live")
+    """live → opened → consented; or expired / revoked."""
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime)
+    consented_at: Mapped[datetime | None] = mapped_column(DateTime)
+    consent_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class JoinAttempt(Base):
+    """Join-code attempts per client address, for rate limiting wrong codes."""
+
+    __tablename__ = "join_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Rectification(Base):
+    """差评整改: the follow-up a rating of 1-2 opens, with a deadline in working days."""
+
+    __tablename__ = "rectifications"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    evaluation_id: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[str] = mapped_column(String(64), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    """open → assigned → closed."""
+    deadline: Mapped[date] = mapped_column(Date)
+    deadline_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    verification: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[int | None] = mapped_column(Integer)

@@ -227,11 +227,15 @@ class LocalStore:
                     row.target_id,
                     status == "applied" or status == "duplicate",
                 )
-                for record in res.get("records") or ([res["record"]] if res.get("record") else []):
-                    _upsert_record(db, record["kind"], record["data"], force=True)
-                    changes.touch(
-                        record["kind"], record["data"].get("session_id") or record["data"].get("id")
-                    )
+                for record in res.get("records") or []:
+                    kind, rid, data = record["kind"], str(record["id"]), record.get("data")
+                    if record.get("deleted") or data is None:
+                        if not _has_pending(db, rid):
+                            _delete_record(db, kind, rid)
+                    else:
+                        _upsert_record(db, kind, data)
+                    parent = (data or {}).get("session_id") or (rid if kind == "session" else None)
+                    changes.touch(kind, parent)
                 changes.touch(row.kind, row.target_id)
         return changes
 
@@ -485,6 +489,13 @@ def _upsert_record(db: DbSession, kind: str, data: dict[str, Any], *, force: boo
         db.merge(
             lm.Record(kind=kind, id=str(data["id"]), parent_id=data.get("session_id"), data=data)
         )
+
+
+def _has_pending(db: DbSession, target_id: str) -> bool:
+    count = db.scalar(
+        select(func.count()).select_from(lm.Outbox).where(lm.Outbox.target_id == target_id)
+    )
+    return bool(count)
 
 
 def _confirm_local(

@@ -92,11 +92,14 @@ class LoadResult:
         issues: Schema problems, in the order found.
         graph_intact: ``False`` when a step, an option, ``next`` or ``end`` could
             not be read, so graph checks would report follow-on noise.
+        broken_steps: Ids of steps whose ``question``, ``next`` or ``end`` had
+            problems; the validator does not call them dead ends as well.
     """
 
     walkthrough: Walkthrough | None
     issues: tuple[ValidationIssue, ...]
     graph_intact: bool
+    broken_steps: frozenset[str] = frozenset()
 
 
 def line_of(node: Node) -> int:
@@ -147,7 +150,12 @@ def parse_text(text: str, filename: str) -> LoadResult:
         return LoadResult(None, (issue,), False)
     builder = _Builder(filename)
     walkthrough = builder.walkthrough(root)
-    return LoadResult(walkthrough, tuple(builder.issues), builder.graph_intact)
+    return LoadResult(
+        walkthrough,
+        tuple(builder.issues),
+        builder.graph_intact,
+        frozenset(builder.broken_steps),
+    )
 
 
 class _Builder:
@@ -157,6 +165,7 @@ class _Builder:
         self.filename = filename
         self.issues: list[ValidationIssue] = []
         self.graph_intact = True
+        self.broken_steps: set[str] = set()
 
     # -- reporting ------------------------------------------------------------
 
@@ -472,15 +481,19 @@ class _Builder:
         say = self.text(pairs, "say", where, step_id) or ""
         do = self.text(pairs, "do", where, step_id) or ""
         checklist = self.checklist(pairs, where, step_id)
+        hints = self.field_hints(pairs, where, step_id)
+        refs = self.knowledge(pairs, where, step_id)
+        reported = len(self.issues)
         question = self.question(pairs, where, step_id)
         next_id: str | None = None
+        # A null ``next:`` counts as absent, like a null question or end.
         if "next" in pairs and not _is_null(pairs["next"][1]):
             next_id = self.identifier(pairs, "next", where, line, step_id)
             if next_id is None:
                 self.graph_intact = False
-        hints = self.field_hints(pairs, where, step_id)
-        refs = self.knowledge(pairs, where, step_id)
         end = self.end(pairs, where, step_id)
+        if len(self.issues) > reported:
+            self.broken_steps.add(step_id)
         lines = MappingProxyType({key: line_of(key_node) for key, (key_node, _) in pairs.items()})
         return Step(
             id=step_id,

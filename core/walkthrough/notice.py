@@ -102,10 +102,13 @@ class Notice:
             "",
             f"办理结论：{self.outcome_label}",
         ]
-        sections: list[tuple[str, list[str]]] = [
-            ("您已备齐的材料", _numbered(item.describe() for item in self.have)),
-            ("还需补充的材料", _numbered(item.describe() for item in self.missing)),
-        ]
+        sections: list[tuple[str, list[str]]] = []
+        # A caller told "not eligible" gains nothing from two empty material
+        # lists; anyone who may still submit sees both, even when empty.
+        has_materials = bool(self.have or self.missing or self.optional_missing)
+        if has_materials or self.outcome not in ("not_eligible", "referred"):
+            sections.append(("您已备齐的材料", _numbered(i.describe() for i in self.have)))
+            sections.append(("还需补充的材料", _numbered(i.describe() for i in self.missing)))
         if self.optional_missing:
             sections.append(
                 (

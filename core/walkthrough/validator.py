@@ -75,7 +75,14 @@ def validate_text(
     issues = list(result.issues)
     wt = result.walkthrough
     if wt is not None:
-        issues.extend(check_logic(wt, filename, graph_intact=result.graph_intact))
+        issues.extend(
+            check_logic(
+                wt,
+                filename,
+                graph_intact=result.graph_intact,
+                broken_steps=result.broken_steps,
+            )
+        )
         if known_entries is not None:
             issues.extend(check_knowledge(wt, known_entries, filename))
     issues = _sorted(issues)
@@ -189,7 +196,11 @@ def check_knowledge(
 
 
 def check_logic(
-    wt: Walkthrough, filename: str = "", *, graph_intact: bool = True
+    wt: Walkthrough,
+    filename: str = "",
+    *,
+    graph_intact: bool = True,
+    broken_steps: Iterable[str] = (),
 ) -> list[ValidationIssue]:
     """Run the checks that need the whole script.
 
@@ -199,6 +210,8 @@ def check_logic(
         graph_intact: ``False`` when the loader had to drop steps, options or
             ends; the reachability checks are then skipped because they would
             only report follow-on noise of the schema errors.
+        broken_steps: Steps whose question, next or end the loader already
+            reported; they are not reported as going nowhere too.
 
     Returns:
         The issues found, unsorted.
@@ -227,8 +240,9 @@ def check_logic(
         )
 
     dead_ends: set[str] = set()
+    broken = set(broken_steps)
     for step in wt.steps:
-        _check_step_shape(step, report, dead_ends)
+        _check_step_shape(step, report, dead_ends, broken)
         if step.question is not None:
             for option in step.question.options:
                 if option.next not in steps:
@@ -297,7 +311,7 @@ def check_logic(
     return report.items
 
 
-def _check_step_shape(step: Step, report: _Issues, dead_ends: set[str]) -> None:
+def _check_step_shape(step: Step, report: _Issues, dead_ends: set[str], broken: set[str]) -> None:
     """A step must do exactly one thing: ask, move on, or end."""
     kinds = [
         name
@@ -315,10 +329,11 @@ def _check_step_shape(step: Step, report: _Issues, dead_ends: set[str]) -> None:
             f"步骤 “{step.id}” 同时设置了 {'、'.join(kinds)}，只能三选一",
             step.id,
         )
-    elif not kinds and not {"question", "next", "end"} & set(step.lines):
-        # Only when the author wrote none of them: a malformed one was reported
-        # by the loader already.
+    elif not kinds:
         dead_ends.add(step.id)
+        if step.id in broken:
+            # The loader already said what is wrong with its question/next/end.
+            return
         report.error(
             step.line,
             "missing_next",

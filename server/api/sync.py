@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session as DbSession
 
 from server.api.deps import get_db, get_settings
 from server.auth import CurrentUser, current_user
 from server.config import ServerSettings
+from server.services.mutations import Mutation, apply_all
 from server.services.pull import pull
 
 router = APIRouter(prefix="/sync", tags=["sync"])
@@ -26,3 +30,33 @@ def changes(
     page = pull(db, user, since, size)
     body = json.dumps(page, ensure_ascii=False, separators=(",", ":"))
     return Response(body.encode("utf-8"), media_type="application/json")
+
+
+class MutationIn(BaseModel):
+    mutation_id: str = Field(min_length=8, max_length=64)
+    kind: str = Field(max_length=32)
+    op: str = Field(max_length=32)
+    target_id: str | None = Field(None, max_length=96)
+    base_seq: int | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class MutationsIn(BaseModel):
+    mutations: list[MutationIn] = Field(max_length=500)
+
+
+@router.post("/mutations")
+def mutations(
+    body: MutationsIn,
+    request: Request,
+    user: CurrentUser = Depends(current_user),
+) -> dict[str, Any]:
+    """Apply the client's outbox in order; each mutation at most once (DESIGN.md §4)."""
+    batch = [
+        Mutation(m.mutation_id, m.kind, m.op, m.target_id, m.base_seq, m.payload, m.created_at)
+        for m in body.mutations
+    ]
+    results = apply_all(request.app.state.db, user, batch)
+    request.app.state.events.notify()
+    return {"results": results}

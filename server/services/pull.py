@@ -118,12 +118,25 @@ def pull(db: DbSession, user: CurrentUser, since: int, limit: int) -> dict[str, 
     for row in rows:
         latest.pop((row.kind, row.entity_id), None)
         latest[(row.kind, row.entity_id)] = row
+    resolved = resolve(db, user, [(k, i) for k, i in latest])
+    changes = []
+    for (kind, entity_id), log in latest.items():
+        data = None if log.deleted else resolved.get((kind, entity_id))
+        changes.append(
+            {"seq": log.seq, "kind": kind, "id": entity_id, "deleted": data is None, "data": data}
+        )
+    cursor = rows[-1].seq if has_more else max(top, since)
+    return {"changes": changes, "cursor": cursor, "has_more": has_more}
+
+
+def resolve(
+    db: DbSession, user: CurrentUser, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The current wire data of each (kind, id) that ``user`` may see now."""
     by_kind: dict[str, list[str]] = {}
-    for kind, entity_id in latest:
+    for kind, entity_id in keys:
         by_kind.setdefault(kind, []).append(entity_id)
     loaded = {kind: _load(db, kind, ids) for kind, ids in by_kind.items()}
-
-    parents: dict[str, m.Session] = {}
     parent_ids = {
         sid
         for kind in SESSION_KINDS - {"session"}
@@ -131,27 +144,31 @@ def pull(db: DbSession, user: CurrentUser, since: int, limit: int) -> dict[str, 
         if (sid := _parent_session_id(kind, r))
     }
     parent_ids -= set(loaded.get("session", {}))
+    parents: dict[str, m.Session] = {}
     if parent_ids:
         parents = {
             s.id: s for s in db.scalars(select(m.Session).where(m.Session.id.in_(parent_ids)))
         }
     parents.update(loaded.get("session", {}))
-
-    changes = []
-    for (kind, entity_id), log in latest.items():
+    result: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, entity_id in keys:
         row = loaded.get(kind, {}).get(entity_id)
-        visible = row is not None and not log.deleted
-        if visible and kind in SESSION_KINDS:
+        if row is None:
+            continue
+        if kind in SESSION_KINDS:
             parent = parents.get(_parent_session_id(kind, row) or "")
-            visible = parent is not None and session_visible(parent, user)
-        changes.append(
-            {
-                "seq": log.seq,
-                "kind": kind,
-                "id": entity_id,
-                "deleted": not visible,
-                "data": _serialize(kind, row) if visible else None,
-            }
-        )
-    cursor = rows[-1].seq if has_more else max(top, since)
-    return {"changes": changes, "cursor": cursor, "has_more": has_more}
+            if parent is None or not session_visible(parent, user):
+                continue
+        result[(kind, entity_id)] = _serialize(kind, row)
+    return result
+
+
+def records_for(
+    db: DbSession, user: CurrentUser, keys: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Records in the shape of pulled changes (a tombstone where the user may not see it)."""
+    resolved = resolve(db, user, keys)
+    return [
+        {"kind": k, "id": i, "deleted": (k, i) not in resolved, "data": resolved.get((k, i))}
+        for k, i in dict.fromkeys(keys)
+    ]

@@ -174,11 +174,12 @@ def test_finish_makes_the_run_read_only(wt: Walkthrough) -> None:
     assert is_finished(wt, state)
     done = finish(wt, state)
     assert done.completed
-    for call in (
+    calls: list[Callable[[], RunState]] = [
         lambda: back(wt, done),
         lambda: tick(wt, done, "id_card"),
         lambda: finish(wt, done),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(WalkthroughError, match="已完成"):
             call()
     assert not can_back(done)
@@ -518,3 +519,43 @@ def test_any_sequence_on_a_random_valid_script(text: str, ops: list[Op]) -> None
     notice = build_notice(wt, state)
     assert notice.outcome is not None
     assert notice.as_text().startswith("【一次性告知】")
+
+
+def test_not_eligible_without_materials_skips_material_sections() -> None:
+    text = SCRIPT.replace(
+        "        checklist:\n          - {id: id_card, name: 申请人身份证, form: 原件}\n", ""
+    )
+    wt = load_text(text, "no-items.yaml")
+    state = answer(wt, answer(wt, start(wt), "self"), "no6")
+    # housing has materials; untick nothing and they still show as missing.
+    assert "还需补充的材料" in build_notice(wt, state).as_text()
+    bare = load_text(
+        textwrap.dedent(
+            """\
+            id: bare
+            matter: GA-JZZ-SL
+            title: 无材料
+            version: 1
+            steps:
+              - id: ask
+                title: 户籍
+                question:
+                  prompt: 是否本市户籍？
+                  variable: hukou
+                  options:
+                    - {key: local, label: 本市户籍, next: no}
+                    - {key: other, label: 外地户籍, next: go}
+              - id: "no"
+                title: 无需办理
+                end: {outcome: not_eligible, next_steps: 无需申领}
+              - id: go
+                title: 可办理
+                end: {outcome: ready_to_submit}
+            """
+        )
+    )
+    refused = build_notice(bare, answer(bare, start(bare), "local")).as_text()
+    assert "材料" not in refused
+    assert "一、下一步\n1. 无需申领" in refused
+    ready = build_notice(bare, answer(bare, start(bare), "other")).as_text()
+    assert "一、您已备齐的材料\n无\n\n二、还需补充的材料\n无" in ready

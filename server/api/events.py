@@ -1,0 +1,58 @@
+"""The long-poll event stream: ``GET /api/v1/events?after=&wait=``."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from server import models as m
+from server.auth import CurrentUser, current_user
+from server.services.events import event_wire, events_after, last_event_id
+
+router = APIRouter(tags=["events"])
+
+RECHECK_SECONDS = 1.0
+
+
+def _poll(request: Request, user: CurrentUser, after: int) -> tuple[list[dict[str, Any]], int]:
+    with request.app.state.db() as db:
+        if after < 0:
+            return [], last_event_id(db)
+        rows = events_after(db, user, after)
+        return [event_wire(e) for e in rows], (rows[-1].id if rows else after)
+
+
+def _heartbeat(request: Request, user: CurrentUser) -> None:
+    """A poll is a heartbeat: the user is present."""
+    hook = getattr(request.app.state, "on_heartbeat", None)
+    if hook is not None:
+        hook(user)
+        return
+    with request.app.state.db() as db:
+        row = db.get(m.User, user.id)
+        if row is not None:
+            row.last_seen_at = datetime.now()
+            db.commit()
+
+
+@router.get("/events")
+async def events(
+    request: Request,
+    after: int = Query(-1, description="the last event id seen; -1 asks only for the position"),
+    wait: float = Query(25.0, ge=0, le=60),
+    user: CurrentUser = Depends(current_user),
+) -> dict[str, Any]:
+    """Events that concern the user after ``after``, waiting up to ``wait`` seconds."""
+    await run_in_threadpool(_heartbeat, request, user)
+    deadline = time.monotonic() + wait
+    bus = request.app.state.events
+    while True:
+        found, last = await run_in_threadpool(_poll, request, user, after)
+        remaining = deadline - time.monotonic()
+        if found or after < 0 or remaining <= 0 or await request.is_disconnected():
+            return {"events": found, "last": last}
+        await bus.wait(min(remaining, RECHECK_SECONDS))

@@ -1,0 +1,75 @@
+"""Accept gzip-compressed request bodies (clients compress large outbox pushes)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY = 32 * 1024 * 1024
+
+
+class GzipRequestMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if headers.get(b"content-encoding", b"").lower() != b"gzip":
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                await _reply(send, 413, "请求内容过大")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        try:
+            body = gzip.decompress(b"".join(chunks))
+        except (OSError, EOFError, zlib.error):
+            await _reply(send, 400, "请求内容的压缩格式有误")
+            return
+        new_headers = [
+            (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
+        ]
+        new_headers.append((b"content-length", str(len(body)).encode()))
+        scope = dict(scope, headers=new_headers)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _reply(send: Send, status: int, message: str) -> None:
+    import json
+
+    body = json.dumps({"detail": message, "code": "bad_body"}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

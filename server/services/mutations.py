@@ -1,0 +1,140 @@
+"""Applying pushed mutations (``POST /api/v1/sync/mutations``), each at most once.
+
+Each mutation runs in its own transaction together with the row that remembers its
+id, so a resend after a lost answer finds that row and is answered ``duplicate``;
+a refusal rolls back only that mutation and never blocks the ones behind it.
+Features register their handlers with :func:`handler`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from core.masking import mask_text
+from core.session_rules import RuleViolation
+from server import models as m
+from server.auth import CurrentUser
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    mutation_id: str
+    kind: str
+    op: str
+    target_id: str | None
+    base_seq: int | None
+    payload: dict[str, Any]
+    created_at: datetime | None = None
+
+
+class Rejected(Exception):
+    """The server refuses this mutation; ``reason`` is shown to the person as it is."""
+
+    def __init__(self, reason: str, *, status: str = "rejected") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class Applied:
+    """What a handler changed: records to return to the client, and events to wake."""
+
+    records: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, id) of records whose current state goes back in the answer."""
+
+
+Handler = Callable[[DbSession, CurrentUser, Mutation], Applied]
+HANDLERS: dict[tuple[str, str], Handler] = {}
+TARGET_KIND: dict[str, str] = {}
+"""For a rejected mutation: which record kind its target_id names (to restore)."""
+
+
+def handler(kind: str, op: str, *, target_kind: str | None = None) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[(kind, op)] = fn
+        if target_kind:
+            TARGET_KIND[kind] = target_kind
+        return fn
+
+    return register
+
+
+def _records(db: DbSession, user: CurrentUser, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    from server.services.pull import records_for
+
+    return records_for(db, user, keys)
+
+
+def apply_all(
+    sessions: sessionmaker[DbSession], user: CurrentUser, mutations: list[Mutation]
+) -> list[dict[str, Any]]:
+    """Apply in order; one answer per mutation."""
+    results = []
+    for mutation in mutations:
+        results.append(_apply_one(sessions, user, mutation))
+    return results
+
+
+def _apply_one(
+    sessions: sessionmaker[DbSession], user: CurrentUser, mutation: Mutation
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {"mutation_id": mutation.mutation_id, "reason": "", "records": []}
+    restore: list[tuple[str, str]] = []
+    if mutation.target_id and mutation.kind in TARGET_KIND:
+        restore = [(TARGET_KIND[mutation.kind], mutation.target_id)]
+    with sessions() as db:
+        seen = db.get(m.AppliedMutation, mutation.mutation_id)
+        if seen is not None:
+            answer["status"] = "duplicate"
+            answer["reason"] = seen.reason
+            answer["records"] = _records(db, user, restore)
+            return answer
+        fn = HANDLERS.get((mutation.kind, mutation.op))
+        try:
+            if fn is None:
+                raise Rejected(f"服务器不支持此操作（{mutation.kind}/{mutation.op}）")
+            applied = fn(db, user, mutation)
+            db.add(_seen(mutation, user, "applied", ""))
+            db.commit()
+            answer["status"] = "applied"
+            answer["records"] = _records(db, user, applied.records)
+        except (Rejected, RuleViolation) as exc:
+            db.rollback()
+            reason = exc.reason if isinstance(exc, Rejected) else exc.message
+            status = exc.status if isinstance(exc, Rejected) else "rejected"
+            log.info("mutation %s rejected: %s", mutation.mutation_id, mask_text(reason))
+            try:
+                db.add(_seen(mutation, user, status, reason))
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+            answer["status"] = status
+            answer["reason"] = reason
+            answer["records"] = _records(db, user, restore)
+        except IntegrityError:
+            # Two copies of one mutation raced; the other one won.
+            db.rollback()
+            answer["status"] = "duplicate"
+            answer["records"] = _records(db, user, restore)
+    return answer
+
+
+def _seen(mutation: Mutation, user: CurrentUser, status: str, reason: str) -> m.AppliedMutation:
+    return m.AppliedMutation(
+        mutation_id=mutation.mutation_id,
+        user_id=user.id,
+        status=status,
+        reason=reason,
+        applied_at=datetime.now(),
+    )

@@ -1,0 +1,3 @@
+"""Importing this module registers every mutation handler and extra pull loader."""
+
+from server.services import notes  # noqa: F401
