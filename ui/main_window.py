@@ -8,14 +8,15 @@ from datetime import datetime
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QPushButton,
-    QSplitter,
     QStackedWidget,
+    QWidget,
 )
 from qasync import asyncSlot
 
@@ -76,7 +77,7 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(150)
         self.nav.setStyleSheet(
             "QListWidget#navigation { font-size: 15px; border: none; background: #f3f5f8; }"
-            "QListWidget#navigation::item { padding: 12px 16px; }"
+            "QListWidget#navigation::item { padding: 12px 16px; outline: none; }"
             "QListWidget#navigation::item:selected { background: #1565c0; color: white; }"
         )
         self._nav_items: dict[int, QListWidgetItem] = {}
@@ -96,12 +97,13 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
 
-        splitter = QSplitter()
-        splitter.addWidget(self.nav)
-        splitter.addWidget(self.stack)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
+        central = QWidget()
+        central_layout = QHBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.nav)
+        central_layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
 
         # -- status bar -------------------------------------------------------------------
         role = Role(user.role).label

@@ -290,7 +290,7 @@ class _Builder:
         value = self.required_text(pairs, key, where, line, step_id)
         if value is None:
             return None
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             rule = (
                 "只能使用英文字母、数字和下划线，且不能以数字开头"
                 if pattern is VARIABLE_NAME_PATTERN
@@ -379,7 +379,7 @@ class _Builder:
         doc_line = line_of(root)
         wt_id = self.identifier(pairs, "id", where, doc_line, None)
         matter = self.required_text(pairs, "matter", where, doc_line, None)
-        if matter is not None and not MATTER_CODE_PATTERN.match(matter):
+        if matter is not None and not MATTER_CODE_PATTERN.fullmatch(matter):
             self.report(
                 line_of(pairs["matter"][1]),
                 "bad_value",
@@ -442,7 +442,7 @@ class _Builder:
         result: dict[str, str] = {}
         for key_node, value_node in node.value:
             name = str(key_node.value) if isinstance(key_node, ScalarNode) else ""
-            if not VARIABLE_NAME_PATTERN.match(name):
+            if not VARIABLE_NAME_PATTERN.fullmatch(name):
                 self.report(
                     line_of(key_node),
                     "bad_value",
@@ -702,7 +702,7 @@ def _peek_id(node: Node) -> str | None:
             isinstance(key_node, ScalarNode)
             and key_node.value == "id"
             and isinstance(value_node, ScalarNode)
-            and ID_PATTERN.match(str(value_node.value))
+            and ID_PATTERN.fullmatch(str(value_node.value))
         ):
             return str(value_node.value)
     return None

@@ -293,7 +293,14 @@ def check_logic(
         for source, targets in successors.items():
             for target in targets:
                 predecessors[target].append(source)
-        finishing = _reach(predecessors, ends)
+        # A branch to a missing step is already an unknown_next error; count it
+        # as a way out so the same mistake is not reported twice.
+        dangling = [
+            step_id
+            for step_id, step in steps.items()
+            if any(target not in steps for target in step.successors)
+        ]
+        finishing = _reach(predecessors, ends + dangling)
         for step_id, step in steps.items():
             if step_id in finishing or step_id in dead_ends or step_id not in reachable:
                 continue

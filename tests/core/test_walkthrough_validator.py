@@ -314,6 +314,8 @@ def test_every_code_is_documented() -> None:
 def test_linear_next_to_missing_step() -> None:
     text = _replace("    next: done_ok\n", "    next: nowhere\n")
     _, issues = validate_text(text, "f.yaml")
+    # done_ok is now unreachable, but "check" is not also called a dead end.
+    assert _codes(issues) == ["unknown_next", "unreachable_step"]
     issue = _single(issues, "unknown_next")
     assert issue.line == _line(text, "next: nowhere")
     assert issue.step_id == "check"

@@ -24,7 +24,7 @@ class TeamPane(QWidget):
     def set_agents(self, agents: list[Agent], open_counts: dict[int, int]) -> None:
         self.list.clear()
         for a in agents:
-            presence = Presence(a.presence).label if a.presence in Presence else a.presence
+            presence = Presence(a.presence).label if a.presence in set(Presence) else a.presence
             self.list.addItem(
                 f"{a.display_name}（{a.staff_number}，{Role(a.role).label}） · {presence} · "
                 f"在办 {open_counts.get(a.id, 0)}/{a.capacity}"
