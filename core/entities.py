@@ -150,6 +150,10 @@ class Session(Wire):
     close_summary: str = ""
     updated_at: datetime | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    assigned_at: datetime | None = None
+    escalation: dict[str, Any] | None = None
+    """转办: department, reason, complexity, contact_due_at, due_at, answered_at."""
+    callback_due_at: datetime | None = None
 
     @property
     def state_enum(self) -> SessionState:

@@ -206,7 +206,7 @@ def check_reassign(
 
 def available_actions(session: SessionLike, actor: Actor) -> list[Action]:
     """The actions ``actor`` may take on ``session`` now, for enabling buttons."""
-    result = []
+    result: list[Action] = []
     for action in Action:
         if action is Action.ASSIGN:
             continue

@@ -48,6 +48,8 @@ class ClientSettings:
     sync_interval_seconds: int = 60
     first_response_seconds: int = 60
     """The first-response target: waiting sessions turn amber near it and red past it."""
+    reassign_accept_minutes: int = 5
+    """The lead's return timer: alert when a reassigned session is not accepted by then."""
     rectification_working_days: int = 5
     page_limit: int = 1000
     notify_sound: bool = True

@@ -1,4 +1,4 @@
-"""Command line of the central server: ``python -m server run|seed-demo|create-user``."""
+"""Command line of the central server: ``python -m server run|seed-demo|create-user|compact``."""
 
 from __future__ import annotations
 
@@ -34,7 +34,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         with app.state.db() as db:
             seed_demo(db)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    # Long polls hold requests open for up to a minute; a stop should not wait for them.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )
     return 0
 
 
@@ -88,6 +96,30 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    from server.db import make_engine, migrate, session_factory
+    from server.services.compaction import compact
+
+    settings = _settings(args)
+    days = settings.tombstone_horizon_days if args.days is None else args.days
+    if days < 0:
+        print("错误：天数不能为负数", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        with session_factory(engine)() as db:
+            result = compact(db, days=days)
+            db.commit()
+    finally:
+        engine.dispose()
+    print(
+        f"已清理被新记录覆盖的变更 {result.superseded} 条、{days:g} 天前的删除记录 "
+        f"{result.tombstones} 条；同步游标早于 {result.horizon_seq} 的客户端将重新下载全部数据"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m server", description="帮办工作台中心服务器")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--capacity", type=int, default=4)
     create.add_argument("--database-url")
     create.set_defaults(func=cmd_create_user)
+    compact = sub.add_parser("compact", help="清理变更日志：删除被覆盖的变更和超过保留期的删除记录")
+    compact.add_argument("--database-url")
+    compact.add_argument("--days", type=float, help="删除记录的保留天数（默认取服务器设置，30 天）")
+    compact.set_defaults(func=cmd_compact)
     return parser
 
 

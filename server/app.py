@@ -9,12 +9,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
+from server import share_pages
 from server.api import admin, auth, events, health, sync, team
+from server.api import sessions as session_routes
+from server.api import share as share_routes
+from server.api import walkthroughs as walkthrough_routes
 from server.config import ServerSettings
 from server.db import make_engine, migrate, session_factory
 from server.errors import ApiError
 from server.gzip_request import GzipRequestMiddleware
-from server.services import registry  # noqa: F401  (registers mutation handlers)
+from server.services import (
+    dispatch,
+    registry,  # noqa: F401  (registers mutation handlers)
+)
 from server.services.events import EventBus
 
 
@@ -32,7 +39,10 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     app.state.settings = settings
     app.state.engine = engine
     app.state.db = session_factory(engine)
+    # Mutation handlers read settings (capacity, deadlines) from their session's info.
+    app.state.db.configure(info={"settings": settings})
     app.state.events = EventBus()
+    dispatch.install(app)  # event polls count as heartbeats (presence, auto-assignment)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(GzipRequestMiddleware)
 
@@ -69,6 +79,10 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         events.router,
         team.router,
         admin.router,
+        walkthrough_routes.router,
+        share_routes.router,
+        session_routes.router,
     ):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(share_pages.router)  # the caller's join pages: /j, /j/<code>
     return app

@@ -30,6 +30,12 @@ class ServerSettings:
     first_response_seconds: int = 60
     agent_capacity_default: int = 4
     presence_timeout_seconds: int = 90
+    auto_assign: bool = True
+    """Hand waiting sessions to the least-loaded online agent of the team."""
+    rectification_working_days: int = 5
+    """Working days a lead has to follow up a rating of 1-2 (差评整改)."""
+    callback_working_days: int = 1
+    """Default deadline of a 待回电 work order, in working days."""
     share_link_minutes: int = 30
     share_provider: str = field(
         default_factory=lambda: os.environ.get("BANGBAN_SHARE_PROVIDER", "jitsi")

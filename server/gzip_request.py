@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import zlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +36,10 @@ class GzipRequestMiddleware:
             if not message.get("more_body"):
                 break
         try:
-            body = gzip.decompress(b"".join(chunks))
+            body = _inflate(b"".join(chunks))
+        except _TooLarge:
+            await _reply(send, 413, "请求内容过大")
+            return
         except (OSError, EOFError, zlib.error):
             await _reply(send, 400, "请求内容的压缩格式有误")
             return
@@ -56,6 +58,22 @@ class GzipRequestMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _inflate(data: bytes) -> bytes:
+    """Decompress one gzip body, refusing one that inflates past ``MAX_BODY`` (a few
+    kilobytes of gzip can expand to gigabytes)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    body = inflater.decompress(data, MAX_BODY + 1)
+    if len(body) > MAX_BODY or inflater.unconsumed_tail:
+        raise _TooLarge
+    if not inflater.eof:
+        raise EOFError("truncated gzip body")
+    return body
 
 
 async def _reply(send: Send, status: int, message: str) -> None:

@@ -22,6 +22,8 @@ from server.auth import hash_password
 from server.changes import record
 from server.services import catalog
 from server.services.sessions import add_event, add_note, audience_of, log_session
+from server.services.team_seed import enrich_demo_sessions
+from server.services.walkthroughs import seed_walkthroughs
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO = RESOURCES / "demo"
@@ -87,9 +89,21 @@ def seed_demo(db: DbSession, *, now: datetime | None = None) -> dict[str, int]:
         if entry["id"] not in existing:
             catalog.upsert_knowledge(db, entry, now=now)
             counts["knowledge"] += 1
+    db.flush()
+    # The sample scripts cite the knowledge entries above, so they come after them.
+    counts["walkthroughs"] = seed_walkthroughs(db, now=now)
 
     if db.get(m.Meta, SESSIONS_MARKER) is None:
         counts["sessions"] = _seed_sessions(db, now)
+        # What the real flows would have added: "1515" records, rectifications of 1-2.
+        enrich_demo_sessions(
+            db,
+            {
+                str(uuid.uuid5(uuid.NAMESPACE_URL, f"bangban-demo/{s['ref']}")): s["escalation"]
+                for s in _load("sessions.json")
+                if s.get("escalation")
+            },
+        )
         db.add(m.Meta(key=SESSIONS_MARKER, value=now.isoformat()))
     db.commit()
     return counts

@@ -91,6 +91,9 @@ def session(row: m.Session) -> dict[str, Any]:
         close_summary=row.close_summary,
         updated_at=row.updated_at,
         timeline=[timeline_event(e) for e in row.events],
+        assigned_at=row.assigned_at,
+        escalation=dict(row.escalation) if row.escalation else None,
+        callback_due_at=row.callback_due_at,
     ).to_wire()
 
 

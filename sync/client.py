@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 from core import PROTOCOL_VERSION
 from sync.errors import (
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
+TOTAL_TIMEOUT = 180.0
+"""The longest one call may take from start to the last byte (a page on a slow link)."""
+PROBE_TIMEOUT = (2.0, 3.0)
+"""A health probe while offline: short, so that the link's return is noticed quickly."""
 GZIP_REQUEST_MIN = 2048
 
 
@@ -71,6 +76,15 @@ class ChangesPage:
     changes: list[dict[str, Any]]
     cursor: int
     has_more: bool
+    horizon: int | None = None
+    """The server's tombstone horizon; sent back with the next page (see ``changes``)."""
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a requests error wraps a read timeout (requests raises ConnectionError,
+    not Timeout, when the body stalls while it is streamed)."""
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, ReadTimeoutError)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -96,10 +110,12 @@ class ApiClient:
         *,
         token: str | None = None,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+        total_timeout: float = TOTAL_TIMEOUT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.total_timeout = total_timeout
         self._http = requests.Session()
         self._http.headers["Accept-Encoding"] = "gzip"
         self._http.headers["User-Agent"] = "BangbanDesk/0.1"
@@ -117,8 +133,12 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         timeout: tuple[float, float] | None = None,
+        deadline: float | None = None,
         auth: bool = True,
     ) -> Any:
+        """One call. ``timeout`` bounds connecting and each read; ``deadline`` (seconds)
+        bounds the whole call, so a link that trickles a byte now and then cannot hold
+        a sync for ever."""
         url = f"{self.base_url}/api/v1{path}"
         headers: dict[str, str] = {}
         data: bytes | None = None
@@ -130,6 +150,7 @@ class ApiClient:
                 headers["Content-Encoding"] = "gzip"
         if auth and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        give_up = time.monotonic() + (deadline or self.total_timeout)
         try:
             response = self._http.request(
                 method,
@@ -138,35 +159,75 @@ class ApiClient:
                 data=data,
                 headers=headers,
                 timeout=timeout or self.timeout,
+                stream=True,
             )
+            try:
+                content = self._read(response, give_up)
+            finally:
+                response.close()
         except requests.exceptions.Timeout as exc:
-            raise ServerUnreachable("服务器响应超时，请检查网络") from exc
+            raise ServerUnreachable("服务器响应超时，请检查网络", code="timeout") from exc
         except requests.exceptions.InvalidURL as exc:
             raise ServerUnreachable(f"服务器地址无效：{self.base_url}") from exc
         except requests.exceptions.MissingSchema as exc:
             raise ServerUnreachable(
                 f"服务器地址应以 http:// 或 https:// 开头：{self.base_url}"
             ) from exc
+        except requests.exceptions.ContentDecodingError as exc:
+            raise BadResponse("服务器返回的压缩数据已损坏，稍后自动重试") from exc
         except (
             requests.exceptions.ConnectionError,
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
+            if _timed_out(exc):
+                raise ServerUnreachable("服务器响应超时，请检查网络", code="timeout") from exc
             raise ServerUnreachable("无法连接服务器，请检查网络或服务器地址") from exc
         except requests.exceptions.RequestException as exc:
             raise ServerUnreachable(f"网络错误：{exc.__class__.__name__}") from exc
-        return self._decode(response)
+        return self._decode(response, content)
 
-    def _decode(self, response: requests.Response) -> Any:
+    @staticmethod
+    def _read(response: requests.Response, give_up: float) -> bytes:
+        """The whole (decompressed) body, or a timeout once ``give_up`` has passed.
+
+        Reads whatever each packet brings (``read1``), not fixed-size chunks: a fixed
+        read waits until the chunk is full, and a link that trickles a byte at a time
+        would never reach the check."""
+        raw = response.raw
+        read1 = getattr(raw, "read1", None)
+        chunks: list[bytes] = []
+        if read1 is None:  # urllib3 1.x: fixed chunks, checked as they come
+            for chunk in response.iter_content(16 * 1024):
+                chunks.append(chunk)
+                if time.monotonic() > give_up:
+                    raise requests.exceptions.ReadTimeout("the whole call took too long")
+            return b"".join(chunks)
+        try:
+            while chunk := read1(64 * 1024, decode_content=True):
+                chunks.append(chunk)
+                if time.monotonic() > give_up:
+                    raise requests.exceptions.ReadTimeout("the whole call took too long")
+        except requests.exceptions.RequestException:
+            raise  # our own deadline (a RequestException is an OSError too)
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(str(exc)) from exc
+        except DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(str(exc)) from exc
+        except (ProtocolError, OSError) as exc:
+            raise requests.exceptions.ChunkedEncodingError(str(exc)) from exc
+        return b"".join(chunks)
+
+    def _decode(self, response: requests.Response, content: bytes) -> Any:
         status = response.status_code
         try:
-            payload = response.json()
-        except (ValueError, requests.exceptions.RequestException):
+            payload = json.loads(content) if content else None
+        except (ValueError, UnicodeDecodeError):
             payload = None
         detail = payload.get("detail") if isinstance(payload, dict) else None
         code = payload.get("code", "") if isinstance(payload, dict) else ""
         if not isinstance(detail, str):
             detail = None
-        if status >= 500 or status == 429:
+        if status >= 500 or status in (408, 429):
             raise ServerBusy(
                 detail or f"服务器暂时不可用（{status}），稍后自动重试",
                 status=status,
@@ -196,9 +257,18 @@ class ApiClient:
 
     # -- the API --------------------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        """Check that this is a compatible server."""
-        payload = self._expect(self._request("GET", "/health", auth=False), "status")
+    def health(self, timeout: tuple[float, float] | None = None) -> dict[str, Any]:
+        """Check that this is a compatible server (``timeout``: shorter for a probe)."""
+        payload = self._expect(
+            self._request(
+                "GET",
+                "/health",
+                auth=False,
+                timeout=timeout,
+                deadline=sum(timeout) if timeout else None,
+            ),
+            "status",
+        )
         protocol = payload.get("protocol")
         if payload.get("status") != "ok" or protocol != PROTOCOL_VERSION:
             raise IncompatibleServer(
@@ -234,23 +304,36 @@ class ApiClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise BadResponse("服务器返回的用户信息格式不对") from exc
 
-    def changes(self, since: int, limit: int | None = None) -> ChangesPage:
+    def changes(
+        self, since: int, limit: int | None = None, horizon: int | None = None
+    ) -> ChangesPage:
+        """One page after ``since``. ``horizon`` is the horizon of the page that gave
+        ``since``: it tells the server that a cursor below its horizon belongs to a
+        download from 0 that began under that horizon, not to a stale cache."""
         params: dict[str, Any] = {"since": since}
         if limit:
             params["limit"] = limit
+        if horizon is not None:
+            params["horizon"] = horizon
         payload = self._expect(
             self._request("GET", "/sync/changes", params=params), "changes", "cursor", "has_more"
         )
         changes = payload["changes"]
         if not isinstance(changes, list) or not all(
-            isinstance(c, dict) and "kind" in c and "id" in c for c in changes
+            isinstance(c, dict)
+            and isinstance(c.get("kind"), str)
+            and isinstance(c.get("id"), str | int)
+            and (c.get("data") is None or isinstance(c.get("data"), dict))
+            for c in changes
         ):
             raise BadResponse("服务器返回的同步数据格式不对")
         try:
             cursor = int(payload["cursor"])
+            known = payload.get("horizon")
+            page_horizon = None if known is None else int(known)
         except (TypeError, ValueError) as exc:
             raise BadResponse("服务器返回的同步游标无效") from exc
-        return ChangesPage(changes, cursor, bool(payload["has_more"]))
+        return ChangesPage(changes, cursor, bool(payload["has_more"]), page_horizon)
 
     def push(self, mutations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         payload = self._expect(
@@ -271,6 +354,7 @@ class ApiClient:
                 "/events",
                 params={"after": after, "wait": wait},
                 timeout=(self.timeout[0], wait + self.timeout[1]),
+                deadline=wait + self.timeout[0] + self.timeout[1],
             ),
             "events",
             "last",

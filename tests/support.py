@@ -26,6 +26,7 @@ class LiveServer:
     thread: threading.Thread
 
     def stop(self) -> None:
+        self.app.state.events.close()  # answer open long polls, or shutdown waits for them
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.app.state.engine.dispose()

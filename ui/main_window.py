@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -20,16 +23,26 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from core.enums import Role, SessionState
+from core.enums import Role
 from core.localstore.changes import Changes
+from core.localstore.walkthroughs import WalkthroughStore
+from core.search import KnowledgeSearch
+from core.session_timeline import concerns_my_queue, describe_live_event
 from core.settings import ClientSettings
 from sync.account import Account
 from sync.connectivity import Connectivity, ConnState
+from ui.knowledge_backend import KnowledgeBackend
+from ui.live_events import LiveEvents
+from ui.notifier import Notifier
 from ui.panes.knowledge import KnowledgePane
-from ui.panes.sessions import SessionDetail, SessionsPane
-from ui.panes.simple import TeamPane
+from ui.panes.sessions import SessionsPane
+from ui.panes.team_board import TeamBoardPane
+from ui.panes.walkthroughs import WalkthroughsPane
+from ui.session_console import SessionConsole, me_of
+from ui.share_panel import SharePanel
 from ui.sync_controller import SyncController
 from ui.tasks import spawn
+from ui.walkthrough_player import WalkthroughPlayer
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -63,13 +76,47 @@ class MainWindow(QMainWindow):
             interval_seconds=settings.sync_interval_seconds,
             page_limit=settings.page_limit,
         )
+        # Owned by the window, so that it is destroyed on the GUI thread with it (a Python
+        # garbage collection on a worker thread must never be what deletes its timers).
+        self.sync.setParent(self)
+        self._tasks: set[asyncio.Task[Any]] = set()
 
         # -- panes ---------------------------------------------------------------------
-        self.sessions_pane = SessionsPane(first_response_seconds=settings.first_response_seconds)
-        self.knowledge_pane = KnowledgePane()
-        self.walkthrough_pane = QLabel(self.tr("导办脚本将在同步后显示"))
-        self.walkthrough_pane.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.team_pane = TeamPane()
+        self.sessions_pane = SessionsPane(
+            me=me_of(account), first_response_seconds=settings.first_response_seconds
+        )
+        self.console = SessionConsole(self.sessions_pane, account, workers, self.sync)
+        self.live = LiveEvents(account, self.sync, parent=self)
+        self.notifier = Notifier(self, sound=settings.notify_sound)
+        # Search, guides and 纠错 for both knowledge panes, on the database worker.
+        self.knowledge = KnowledgeBackend(
+            workers,
+            account.store,
+            KnowledgeSearch(account.cache.sessions),
+            on_local_change=self.sync.local_change,
+        )
+        # The knowledge base beside the session at hand (a second view of the same cache).
+        self.session_knowledge = KnowledgePane(self.knowledge, compact=True, can_insert=True)
+        self.sessions_pane.add_tool(self.session_knowledge, self.tr("知识库"))
+        # 远程帮办: the session's screen-share link (DESIGN.md §6).
+        self.share_panel = SharePanel(workers, account.api, account.store)
+        self.sessions_pane.add_tool(self.share_panel, self.tr("屏幕共享"))
+        self.knowledge_pane = KnowledgePane(self.knowledge)
+        self.walkthrough_store = WalkthroughStore(account.cache.sessions)
+        self.walkthrough_pane = WalkthroughsPane(
+            workers,
+            account.store,
+            self.walkthrough_store,
+            account.api,
+            is_admin=user.role == Role.ADMIN.value,
+        )
+        # 导办: the session's walkthrough script, step by step (DESIGN.md §7).
+        self.walkthrough_player = WalkthroughPlayer(
+            workers, account.store, self.walkthrough_store, user
+        )
+        self.sessions_pane.add_tool(self.walkthrough_player, self.tr("导办"))
+        # 班组: the lead's board, figures and rectifications (leads only).
+        self.team_pane = TeamBoardPane(workers, account, settings) if self.is_lead else None
 
         self.stack = QStackedWidget()
         self.nav = QListWidget()
@@ -86,7 +133,7 @@ class MainWindow(QMainWindow):
             (self.PAGE_KNOWLEDGE, self.tr("知识库"), self.knowledge_pane),
             (self.PAGE_WALKTHROUGHS, self.tr("导办脚本"), self.walkthrough_pane),
         ]
-        if self.is_lead:
+        if self.team_pane is not None:
             pages.append((self.PAGE_TEAM, self.tr("班组"), self.team_pane))
         for page, label, widget in pages:
             item = QListWidgetItem(label)
@@ -96,6 +143,13 @@ class MainWindow(QMainWindow):
             self._nav_items[page] = item
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
+        # Alt+1 … switch pages from the keyboard (the keys are in the items' tooltips).
+        for row, (page, label, _widget) in enumerate(pages):
+            go = QAction(label, self)
+            go.setShortcut(QKeySequence(f"Alt+{row + 1}"))
+            go.triggered.connect(lambda _checked=False, r=row: self._go_to_page(r))
+            self.addAction(go)
+            self._nav_items[page].setToolTip(f"{label}（Alt+{row + 1}）")
 
         central = QWidget()
         central_layout = QHBoxLayout(central)
@@ -118,6 +172,14 @@ class MainWindow(QMainWindow):
         self.sync_button.setFlat(True)
         bar = self.statusBar()
         bar.addWidget(self.user_label)
+        # Live notifications stay readable here where there is no system tray.
+        self.notice_label = QLabel()
+        self.notice_label.setObjectName("liveNotice")
+        self.notice_label.setStyleSheet("color: #1565c0; padding-left: 12px;")
+        bar.addWidget(self.notice_label, 1)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self.notice_label.clear)
         bar.addPermanentWidget(self.conn_label)
         bar.addPermanentWidget(self.last_sync_label)
         bar.addPermanentWidget(self.sync_button)
@@ -133,12 +195,29 @@ class MainWindow(QMainWindow):
         self.sync.data_changed.connect(self._on_sync_data_changed)
         self.sync.problems_found.connect(self._on_sync_problems_found)
         self.sync.progress.connect(self._on_sync_progress)
-        self.sessions_pane.session_selected.connect(self._on_sessions_session_selected)
-        self.knowledge_pane.search_requested.connect(self._on_knowledge_search_requested)
+        self.sessions_pane.counts_changed.connect(self._on_sessions_counts_changed)
+        self.session_knowledge.answer_insert_requested.connect(self.sessions_pane.insert_answer)
+        self.live.events_received.connect(self._on_live_events_received)
+        self.live.events_received.connect(self._on_live_events_for_share)
+        if self.team_pane is not None:
+            self.live.events_received.connect(self.team_pane.on_live_events)
+            self.team_pane.local_change_made.connect(self._on_team_pane_local_change_made)
+            self.team_pane.alert_raised.connect(self._on_team_pane_alert_raised)
+        self.sessions_pane.session_selected.connect(self._on_sessions_session_selected_for_share)
+        self.notifier.notified.connect(self._on_notifier_notified)
+        self.notifier.activated.connect(self._on_notifier_activated)
+        self.menuBar().addMenu(self.sessions_pane.menu)
+        self.walkthrough_pane.imported.connect(self._on_walkthrough_pane_published)
+        self.walkthrough_pane.reviewed.connect(self._on_walkthrough_pane_published)
+        self.sessions_pane.session_selected.connect(self._on_sessions_session_selected_for_guide)
+        self.walkthrough_player.run_saved.connect(self._on_walkthrough_player_run_saved)
+        self.walkthrough_player.knowledge_requested.connect(
+            self._on_walkthrough_player_knowledge_requested
+        )
 
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
-        self._tick.timeout.connect(self.sessions_pane.model.tick)
+        self._tick.timeout.connect(self.sessions_pane.tick)
         self._tick.start()
 
         self._restore_geometry()
@@ -150,8 +229,16 @@ class MainWindow(QMainWindow):
         """Show cached data at once, then sync in the background."""
         for notice in self.account.notices:
             self.statusBar().showMessage(notice, 15000)
-        spawn(self.refresh(Changes({"session", "knowledge_entry", "agent"})))
+        self._track(self.refresh(Changes({"session", "knowledge_entry", "agent", "walkthrough"})))
         self.sync.start()
+        self.live.start()
+        self._track(self.console.fetch_teams())
+
+    def _track(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run work that belongs to this window; closing the window cancels it."""
+        task = spawn(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _restore_geometry(self) -> None:
         qs = QSettings()
@@ -162,6 +249,12 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         QSettings().setValue("main_window/geometry", self.saveGeometry())
         self.sync.stop()
+        self.live.stop()
+        self.notifier.close()
+        if self.team_pane is not None:
+            self.team_pane.stop()
+        for task in list(self._tasks):
+            task.cancel()
         self._tick.stop()
         super().closeEvent(event)
         self.closed.emit()
@@ -169,58 +262,27 @@ class MainWindow(QMainWindow):
     # -- refreshing panes ---------------------------------------------------------------
 
     async def refresh(self, changes: Changes) -> None:
-        store = self.account.store
-        if changes.sessions or changes.knowledge:
-            sessions = await self.workers.on_db(store.sessions)
-            matters = await self.workers.on_db(store.matters)
-            names = {m.code: m.name for m in matters}
-            self.sessions_pane.set_sessions(sessions, names)
-            self._update_counts(sessions)
-            current = self.sessions_pane.current_session_id()
-            if current and (changes.session_ids & {current} or not changes.session_ids):
-                await self._show_session(current)
+        await self.console.refresh(changes)
+        if changes.sessions or "share_link" in changes.kinds:
+            self._update_share_session()
         if changes.knowledge:
-            await self._search(self.knowledge_pane.search.text().strip())
-        if (changes.agents or changes.sessions) and self.is_lead:
-            agents = await self.workers.on_db(store.agents)
-            sessions = await self.workers.on_db(store.sessions)
-            counts: dict[int, int] = {}
-            for s in sessions:
-                if s.assignee_id is not None and s.state != SessionState.CLOSED:
-                    counts[s.assignee_id] = counts.get(s.assignee_id, 0) + 1
-            self.team_pane.set_agents(agents, counts)
-
-    def _update_counts(self, sessions: list) -> None:  # type: ignore[type-arg]
-        mine = sum(
-            1
-            for s in sessions
-            if s.assignee_id == self.account.user.id and s.state != SessionState.CLOSED
-        )
-        waiting = sum(1 for s in sessions if s.state == SessionState.WAITING)
-        item = self._nav_items[self.PAGE_SESSIONS]
-        item.setText(self.tr("会话 ({0}/{1})").format(mine, waiting))
-        item.setToolTip(self.tr("我的在办 {0} 个，待接入 {1} 个").format(mine, waiting))
-
-    async def _show_session(self, session_id: str) -> None:
-        store = self.account.store
-        session = await self.workers.on_db(store.session, session_id)
-        if session is None:
-            return
-        notes = await self.workers.on_db(store.notes, session_id)
-        matter = (
-            await self.workers.on_db(store.matter, session.matter_code)
-            if session.matter_code
-            else None
-        )
-        agents = {a.id: a.display_name for a in await self.workers.on_db(store.agents)}
-        name = agents.get(session.assignee_id or -1, "")
-        if session.assignee_id == self.account.user.id:
-            name = self.account.user.display_name
-        self.sessions_pane.show_detail(SessionDetail(session, notes, matter, name))
-
-    async def _search(self, text: str) -> None:
-        entries = await self.workers.on_db(self.account.store.search_knowledge_simple, text)
-        self.knowledge_pane.set_results(entries)
+            await self.knowledge_pane.reload()
+            await self.session_knowledge.reload()
+            # Merge the index segments the sync wrote (a full merge after a download).
+            self._track(self.knowledge.maintain())
+        if "walkthrough" in changes.kinds:
+            await self.walkthrough_pane.reload()
+        guided = self.walkthrough_player.session_id
+        if guided and (
+            "walkthrough" in changes.kinds
+            or (
+                changes.kinds & {"walkthrough_run", "session"}
+                and (guided in changes.session_ids or not changes.session_ids)
+            )
+        ):
+            await self.walkthrough_player.show_session(guided)
+        if self.team_pane is not None:
+            self.team_pane.on_data_changed(changes)
 
     # -- slots --------------------------------------------------------------------------
 
@@ -238,13 +300,15 @@ class MainWindow(QMainWindow):
         else:
             self.last_sync_label.setText(self.tr("尚未同步"))
         self.sync_button.setEnabled(state.state is not ConnState.SYNCING)
+        self.share_panel.set_online(state.state is not ConnState.OFFLINE)
 
     def _on_sync_progress(self, pulled: int) -> None:
+        if pulled < 200:
+            return  # a live event's small pull is not news; a long download is
         self.statusBar().showMessage(self.tr("正在下载数据… 已接收 {0} 条").format(pulled), 3000)
 
-    @asyncSlot(object)
-    async def _on_sync_data_changed(self, changes: Changes) -> None:
-        await self.refresh(changes)
+    def _on_sync_data_changed(self, changes: Changes) -> None:
+        self._track(self.refresh(changes))
 
     def _on_sync_problems_found(self, problems: list) -> None:  # type: ignore[type-arg]
         text = "\n".join(f"• {p.reason}" for p in problems)
@@ -258,10 +322,104 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    @asyncSlot(str)
-    async def _on_sessions_session_selected(self, session_id: str) -> None:
-        await self._show_session(session_id)
+    def _on_sessions_counts_changed(self, waiting: int, mine: int, closed: int) -> None:
+        item = self._nav_items[self.PAGE_SESSIONS]
+        item.setText(self.tr("会话 {0}·{1}").format(waiting, mine))
+        item.setToolTip(
+            self.tr("待接入 {0} 个，我的在办 {1} 个，今日已办结 {2} 个（Alt+1）").format(
+                waiting, mine, closed
+            )
+        )
+
+    def _go_to_page(self, row: int) -> None:
+        self.nav.setCurrentRow(row)
+        page = self.stack.currentWidget()
+        if page is not None:
+            page.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _on_live_events_received(self, events: list) -> None:  # type: ignore[type-arg]
+        """Tell the person what concerns them: a new session in their queue with a
+        sound, other news (a session reassigned away, a note) quietly."""
+        me = self.account.user.id
+        arrivals = [e for e in events if concerns_my_queue(e.kind, e.payload, me)]
+        others = [
+            e
+            for e in events
+            if not concerns_my_queue(e.kind, e.payload, me)
+            and (
+                (e.kind == "session_reassigned" and e.payload.get("from_id") == me)
+                or e.kind == "note_added"
+            )
+        ]
+        if len(arrivals) == 1:
+            title, text = describe_live_event(arrivals[0].kind, arrivals[0].payload, me)
+            self.notifier.notify(title, text, sound=True)
+        elif arrivals:
+            self.notifier.notify(
+                self.tr("新会话"),
+                self.tr("{0} 个新会话进入您的队列").format(len(arrivals)),
+                sound=True,
+            )
+        for event in others:
+            title, text = describe_live_event(event.kind, event.payload, me)
+            self.notifier.notify(title, text)
+
+    def _on_team_pane_local_change_made(self) -> None:
+        spawn(self.sync.local_change())
+
+    def _on_team_pane_alert_raised(self, title: str, text: str) -> None:
+        self.notifier.notify(title, text, sound=True)
+
+    def _on_notifier_activated(self) -> None:
+        self.showNormal()
+        self.activateWindow()
+        self._go_to_page(self.nav.row(self._nav_items[self.PAGE_SESSIONS]))
+
+    def _on_notifier_notified(self, title: str, text: str) -> None:
+        self.notice_label.setText(f"{title}：{text}")
+        self.notice_label.setToolTip(f"{title}：{text}")
+        self._notice_timer.start(20000)
+
+    def _on_walkthrough_pane_published(self, _key: str) -> None:
+        # The server published (or cleared) a version: fetch it now, not at the next tick.
+        self.sync.request_sync()
 
     @asyncSlot(str)
-    async def _on_knowledge_search_requested(self, text: str) -> None:
-        await self._search(text)
+    async def _on_sessions_session_selected_for_guide(self, session_id: str) -> None:
+        await self.walkthrough_player.show_session(session_id or None)
+
+    def _on_walkthrough_player_run_saved(self, _session_id: str) -> None:
+        spawn(self.sync.local_change())
+
+    @asyncSlot(str)
+    async def _on_walkthrough_player_knowledge_requested(self, entry_id: str) -> None:
+        entry = await self.workers.on_db(self.account.store.knowledge, entry_id)
+        if entry is None:
+            self.statusBar().showMessage(
+                self.tr("本机暂无知识条目 {0}，请同步后再试").format(entry_id), 8000
+            )
+            return
+        self.session_knowledge.show_entry(entry)
+        self.sessions_pane.show_tool(self.session_knowledge)
+
+    # -- screen sharing ------------------------------------------------------------------
+
+    def _update_share_session(self, session_id: str | None = None) -> None:
+        """Point the share panel at the session at hand (and reread its link)."""
+        session = (
+            self.sessions_pane.session(session_id)
+            if session_id
+            else self.sessions_pane.current_session()
+        )
+        self.share_panel.set_session(
+            session.id if session else None,
+            session is not None and session.assignee_id == self.account.user.id,
+            self.sync.state.state is not ConnState.OFFLINE,
+        )
+
+    def _on_sessions_session_selected_for_share(self, session_id: str) -> None:
+        self._update_share_session(session_id)
+
+    def _on_live_events_for_share(self, events: list) -> None:  # type: ignore[type-arg]
+        for event in events:
+            self.share_panel.on_event(event)

@@ -8,13 +8,15 @@ import logging
 from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from sqlalchemy.exc import OperationalError
 
 from core.localstore.store import LAST_SYNC
 from sync.account import Account
-from sync.backoff import Backoff
+from sync.client import PROBE_TIMEOUT
 from sync.connectivity import Connectivity
 from sync.engine import SyncEngine, SyncReport
 from sync.errors import AuthError, Forbidden, SyncError
+from sync.scheduler import Plan, Step, SyncScheduler
 from ui.tasks import spawn
 from ui.worker import Workers
 
@@ -22,8 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class SyncController(QObject):
-    """Background sync for one account: on a timer, on demand (F5), and after failures
-    with exponential backoff; never on the GUI thread."""
+    """Background sync for one account: on a timer, on demand (F5, the 同步 button, a
+    local action), and as soon as the network comes back; never on the GUI thread.
+
+    The policy (what to do next and when) is :class:`sync.scheduler.SyncScheduler`;
+    this class only runs it: one single-shot timer, and at most one round or probe at a
+    time.
+    """
 
     connectivity_changed = Signal(object)
     data_changed = Signal(object)
@@ -39,6 +46,7 @@ class SyncController(QObject):
         *,
         interval_seconds: int = 60,
         page_limit: int = 1000,
+        scheduler: SyncScheduler | None = None,
     ) -> None:
         super().__init__()
         self.account = account
@@ -46,24 +54,29 @@ class SyncController(QObject):
         self.engine = SyncEngine(
             account.api, account.store, page_limit=page_limit, on_progress=self._on_engine_progress
         )
-        self.state = Connectivity()
-        self.backoff = Backoff(base=2.0, cap=60.0)
+        self.scheduler = scheduler or SyncScheduler(interval=float(interval_seconds))
+        self.state: Connectivity = self.scheduler.state
+        self.next_plan: Plan | None = None
+        """What the timer will do next (for the status bar's tooltip and for tests)."""
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._stopped = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.request_sync)
-        self.interval_ms = interval_seconds * 1000
+        self._timer.timeout.connect(self._on_timer_timeout)
 
     def _on_engine_progress(self, pulled: int, _pages: int) -> None:
         self.progress.emit(pulled)
 
     def start(self) -> None:
+        """Show what the cache remembers, then sync at once."""
         last = self.account.store.get_meta(LAST_SYNC)
-        if last:
-            self.state = Connectivity(last_sync=datetime.fromisoformat(last))
-        self.connectivity_changed.emit(self.state)
+        pending = self.account.store.outbox_size()
+        self._set_state(
+            self.scheduler.restore(datetime.fromisoformat(last) if last else None, pending)
+        )
+        # Refusals a previous run stored but never showed (it crashed, or quit first).
+        spawn(self._emit_problems())
         self.request_sync()
 
     def stop(self) -> None:
@@ -78,7 +91,7 @@ class SyncController(QObject):
                 await self._task
 
     def request_sync(self) -> None:
-        """Sync now (or right after the round in progress)."""
+        """Sync now (or right after the round or probe in progress)."""
         if self._stopped:
             return
         if self._task is not None and not self._task.done():
@@ -86,6 +99,24 @@ class SyncController(QObject):
             return
         self._timer.stop()
         self._task = asyncio.ensure_future(self._run())
+
+    def _on_timer_timeout(self) -> None:
+        if self._stopped:
+            return
+        if self.next_plan is not None and self.next_plan.step is Step.PROBE:
+            if self._task is None or self._task.done():
+                self._task = asyncio.ensure_future(self._probe())
+            return
+        self.request_sync()
+
+    def _schedule(self, plan: Plan) -> None:
+        if self._again:
+            # Someone asked while we were busy: go now, whatever the plan said.
+            self._again = False
+            plan = Plan(Step.SYNC, 0.0)
+        self.next_plan = plan
+        if not self._stopped:
+            self._timer.start(max(0, int(plan.delay * 1000)))
 
     def _set_state(self, state: Connectivity) -> None:
         self.state = state
@@ -102,49 +133,60 @@ class SyncController(QObject):
             raise AuthError("服务器上的账号已变更，请重新登录")
         self.account.offline = False
 
+    async def _probe(self) -> None:
+        """A cheap look at the server while it cannot be reached."""
+        try:
+            await self.workers.on_net(self.account.api.health, PROBE_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except SyncError as exc:
+            plan = self.scheduler.probe_failed(exc)
+            self._set_state(self.scheduler.state)
+        except Exception as exc:
+            log.exception("health probe failed unexpectedly")
+            plan = self.scheduler.round_crashed(_crash_text(exc))
+            self._set_state(self.scheduler.state)
+        else:
+            log.info("server reachable again; syncing now")
+            plan = self.scheduler.probe_succeeded()
+        self._schedule(plan)
+
     async def _run(self) -> None:
-        self._set_state(self.state.syncing())
-        delay_ms = self.interval_ms
+        self._set_state(self.scheduler.round_started())
+        report = SyncReport()
         try:
             if self.account.offline or not self.account.api.token:
                 await self._ensure_signed_in()
             try:
-                report = await self.engine.sync(self.workers.db, self.workers.net)
+                await self.engine.sync(self.workers.db, self.workers.net, report)
             except AuthError:
                 await self._ensure_signed_in()
-                report = await self.engine.sync(self.workers.db, self.workers.net)
+                await self.engine.sync(self.workers.db, self.workers.net, report)
         except asyncio.CancelledError:
             raise
-        except (AuthError, Forbidden) as exc:
-            self._set_state(self.state.failed(exc.message, reachable=True))
-            self.sync_failed.emit(exc.message)
-            delay_ms = self.interval_ms
         except SyncError as exc:
-            reachable = exc.status is not None
-            self._set_state(self.state.failed(exc.message, reachable=reachable))
-            retry_after = getattr(exc, "retry_after", None)
-            delay_ms = int(self.backoff.next_delay(retry_after) * 1000)
-            log.info("sync failed (%s); next try in %.1f s", exc.message, delay_ms / 1000)
+            plan = self.scheduler.round_failed(exc)
+            self._set_state(self.scheduler.state)
+            log.info("sync failed (%s); next: %s in %.1f s", exc.message, plan.step, plan.delay)
+            if isinstance(exc, AuthError | Forbidden):
+                self.sync_failed.emit(exc.message)
         except Exception as exc:
             log.exception("sync failed unexpectedly")
-            self._set_state(self.state.failed(f"同步出错：{exc}", reachable=True))
-            delay_ms = int(self.backoff.next_delay() * 1000)
+            plan = self.scheduler.round_crashed(_crash_text(exc))
+            self._set_state(self.scheduler.state)
         else:
-            self.backoff.reset()
             pending = await self.workers.on_db(self.account.store.outbox_size)
-            self._set_state(self.state.succeeded(datetime.now(), pending))
-            self._report(report)
-        finally:
-            if self._again and not self._stopped:
-                self._again = False
-                delay_ms = 0
-            if not self._stopped:
-                self._timer.start(max(0, delay_ms))
+            plan = self.scheduler.round_succeeded(datetime.now(), pending)
+            self._set_state(self.scheduler.state)
+        # What the round did before it stopped (a pushed note, some pages) is shown
+        # even when it failed half-way.
+        self._report(report)
+        self._schedule(plan)
 
     def _report(self, report: SyncReport) -> None:
         if report.changes:
             self.data_changed.emit(report.changes)
-        if report.changes.kinds & {"problem"}:
+        if "problem" in report.changes.kinds:
             spawn(self._emit_problems())
 
     async def _emit_problems(self) -> None:
@@ -158,7 +200,13 @@ class SyncController(QObject):
     async def local_change(self) -> None:
         """After a local action: refresh the pending count and push soon."""
         pending = await self.workers.on_db(self.account.store.outbox_size)
-        from dataclasses import replace
-
-        self._set_state(replace(self.state, pending=pending))
+        self._set_state(self.scheduler.set_pending(pending))
         self.request_sync()
+
+
+def _crash_text(exc: Exception) -> str:
+    """What the person reads when a round failed for a reason that is not the network's
+    (the details, often in English, go to the log)."""
+    if isinstance(exc, OperationalError):
+        return "本地缓存暂时无法写入（磁盘已满或文件被占用），稍后自动重试"
+    return "同步时出现内部错误，稍后自动重试（详情已记入日志）"

@@ -23,7 +23,13 @@ class Meta(Base):
 
 class Knowledge(Base):
     __tablename__ = "knowledge"
-    __table_args__ = (Index("ix_knowledge_matter", "matter_code"),)
+    __table_args__ = (
+        Index("ix_knowledge_matter", "matter_code"),
+        Index("ix_knowledge_expiry", "expiry_date"),
+        Index("ix_knowledge_department", "department"),
+        Index("ix_knowledge_kind", "kind"),
+        Index("ix_knowledge_service_type", "service_type"),
+    )
 
     rowid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)

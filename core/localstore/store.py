@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,12 @@ from sqlalchemy.orm import sessionmaker
 from core.entities import Agent, KnowledgeEntry, MatterGuide, Session, SessionNote
 from core.localstore import models as lm
 from core.localstore.changes import Changes
+from core.masking import mask_text
+from core.search import index as knowledge_index
 
 CURSOR = "cursor"
+HORIZON = "horizon_seq"
+"""The server's tombstone horizon as of the last applied page (see ``sync.client.changes``)."""
 LAST_SYNC = "last_sync_at"
 
 _KNOWLEDGE_COLUMNS = (
@@ -96,10 +101,27 @@ class LocalStore:
     def cursor(self) -> int:
         return int(self.get_meta(CURSOR, "0") or 0)
 
+    def horizon(self) -> int | None:
+        """The server's tombstone horizon that came with the stored cursor, if any."""
+        value = self.get_meta(HORIZON)
+        return int(value) if value else None
+
+    def begin(self) -> AbstractContextManager[DbSession]:
+        """A write transaction for feature modules of the cache (session actions …),
+        which must write a local effect and its outbox row together."""
+        return self._sessions.begin()
+
+    def reading(self) -> DbSession:
+        """A read-only unit of work for feature modules (use as a context manager)."""
+        return self._sessions()
+
     # -- pull ---------------------------------------------------------------------------
 
-    def apply_page(self, changes: Sequence[dict[str, Any]], cursor: int) -> Changes:
-        """Apply one pulled page and store its cursor in the same transaction."""
+    def apply_page(
+        self, changes: Sequence[dict[str, Any]], cursor: int, horizon: int | None = None
+    ) -> Changes:
+        """Apply one pulled page and store its cursor (and the server's horizon, when
+        given) in the same transaction."""
         result = Changes()
         with self._sessions.begin() as db:
             pending = set(
@@ -109,6 +131,11 @@ class LocalStore:
             knowledge_deleted: list[str] = []
             for change in changes:
                 kind, entity_id, data = change["kind"], str(change["id"]), change.get("data")
+                # A record with unsent local actions keeps its local state, even against
+                # a tombstone; the push's answer brings the server's record (or its
+                # removal) once those actions are confirmed or refused.
+                if entity_id in pending and kind != "knowledge_entry":
+                    continue
                 if change.get("deleted") or data is None:
                     if kind == "knowledge_entry":
                         knowledge_deleted.append(entity_id)
@@ -120,10 +147,6 @@ class LocalStore:
                     knowledge_rows.append(data)
                     result.touch(kind)
                     continue
-                # A record with unsent local actions keeps its local state; the push's
-                # answer brings the server's record once those actions are confirmed.
-                if entity_id in pending and kind in ("session", "walkthrough_run"):
-                    continue
                 _upsert_record(db, kind, data)
                 result.touch(
                     kind, data.get("session_id") or (data["id"] if kind == "session" else None)
@@ -133,32 +156,51 @@ class LocalStore:
             if knowledge_rows:
                 self._upsert_knowledge(db, knowledge_rows)
             _set_meta(db, CURSOR, str(cursor))
+            if horizon is not None:
+                _set_meta(db, HORIZON, str(horizon))
         return result
 
     def _upsert_knowledge(self, db: DbSession, rows: list[dict[str, Any]]) -> None:
-        values = []
-        for data in rows:
-            entry = KnowledgeEntry.from_wire(data)
-            values.append({c: getattr(entry, c) for c in _KNOWLEDGE_COLUMNS})
-        stmt = insert(lm.Knowledge)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[lm.Knowledge.id],
-            set_={c: stmt.excluded[c] for c in _KNOWLEDGE_COLUMNS if c != "id"},
-        )
-        db.execute(stmt, values)
+        # The search index is written with the rows, in this transaction.
+        knowledge_index.upsert_entries(db, rows)
 
     def _delete_knowledge(self, db: DbSession, ids: list[str]) -> None:
-        db.execute(delete(lm.Knowledge).where(lm.Knowledge.id.in_(ids)))
+        knowledge_index.delete_entries(db, ids)
 
-    def reset(self) -> None:
-        """Forget every pulled record and the cursor (the outbox stays)."""
+    def reset(self) -> Changes:
+        """Forget every pulled record and the cursor, to download everything again.
+
+        The outbox stays, and so does every record it still has actions for (a note
+        written offline, a session changed offline): the push's answers bring the
+        server's version of those, and pulled rows leave them alone until then.
+        """
         with self._sessions.begin() as db:
-            for table in (lm.Knowledge, lm.Matter, lm.CalendarYear, lm.Agent, lm.Record):
+            pending = list(
+                db.scalars(select(lm.Outbox.target_id).where(lm.Outbox.target_id.is_not(None)))
+            )
+            knowledge_index.clear(db)
+            for table in (lm.Matter, lm.CalendarYear, lm.Agent):
                 db.execute(delete(table))
-            db.execute(delete(lm.Session).where(lm.Session.local.is_(False)))
-            db.execute(delete(lm.SessionNote).where(lm.SessionNote.pending.is_(False)))
-            db.execute(delete(lm.Evaluation).where(lm.Evaluation.pending.is_(False)))
+            db.execute(delete(lm.Record).where(lm.Record.id.not_in(pending)))
+            db.execute(
+                delete(lm.Session).where(lm.Session.local.is_(False), lm.Session.id.not_in(pending))
+            )
+            db.execute(
+                delete(lm.SessionNote).where(
+                    lm.SessionNote.pending.is_(False), lm.SessionNote.id.not_in(pending)
+                )
+            )
+            db.execute(
+                delete(lm.Evaluation).where(
+                    lm.Evaluation.pending.is_(False), lm.Evaluation.id.not_in(pending)
+                )
+            )
             _set_meta(db, CURSOR, "0")
+            _set_meta(db, HORIZON, "")
+        return Changes(
+            {"knowledge_entry", "matter_guide", "calendar", "agent", "session", "session_note"}
+            | {"evaluation", "walkthrough", "walkthrough_run"}
+        )
 
     # -- outbox ------------------------------------------------------------------------
 
@@ -211,7 +253,7 @@ class LocalStore:
                             kind=row.kind,
                             op=row.op,
                             target_id=row.target_id,
-                            reason=res.get("reason") or "服务器拒绝了此操作",
+                            reason=_refusal_text(res.get("reason"), row.payload),
                             at=datetime.now(),
                         )
                     )
@@ -232,6 +274,11 @@ class LocalStore:
                     if record.get("deleted") or data is None:
                         if not _has_pending(db, rid):
                             _delete_record(db, kind, rid)
+                    elif _has_pending(db, rid):
+                        # A later action on this record is still queued (a later save of
+                        # a run, a second transition): the answer to an earlier one must
+                        # not move the local record back a step; the last answer will.
+                        pass
                     else:
                         _upsert_record(db, kind, data)
                     parent = (data or {}).get("session_id") or (rid if kind == "session" else None)
@@ -383,6 +430,20 @@ def _knowledge(row: lm.Knowledge) -> KnowledgeEntry:
     return KnowledgeEntry(**{c: getattr(row, c) for c in _KNOWLEDGE_COLUMNS})
 
 
+def _refusal_text(reason: str | None, payload: dict[str, Any]) -> str:
+    """The reason shown for a refused action, with the start of what the person wrote
+    (a refused note's text would otherwise be gone from the screen without a trace);
+    phone and ID numbers masked, as everywhere on screen."""
+    text = reason or "服务器拒绝了此操作"
+    written = payload.get("text") if isinstance(payload, dict) else None
+    if isinstance(written, str) and written.strip():
+        excerpt = " ".join(written.split())
+        if len(excerpt) > 40:
+            excerpt = excerpt[:40] + "…"
+        text += f"（内容：{mask_text(excerpt)}）"
+    return text
+
+
 def _set_meta(db: DbSession, key: str, value: str) -> None:
     stmt = insert(lm.Meta).values(key=key, value=value)
     db.execute(stmt.on_conflict_do_update(index_elements=[lm.Meta.key], set_={"value": value}))
@@ -428,7 +489,7 @@ def _delete_record(db: DbSession, kind: str, entity_id: str) -> None:
     elif kind == "evaluation":
         db.execute(delete(lm.Evaluation).where(lm.Evaluation.id == entity_id))
     elif kind == "knowledge_entry":
-        db.execute(delete(lm.Knowledge).where(lm.Knowledge.id == entity_id))
+        knowledge_index.delete_entries(db, [entity_id])
     else:
         db.execute(delete(lm.Record).where(lm.Record.kind == kind, lm.Record.id == entity_id))
 
@@ -477,14 +538,7 @@ def _upsert_record(db: DbSession, kind: str, data: dict[str, Any], *, force: boo
             lm.Evaluation(id=data["id"], session_id=data["session_id"], data=data, pending=False)
         )
     elif kind == "knowledge_entry":
-        entry = KnowledgeEntry.from_wire(data)
-        stmt = insert(lm.Knowledge).values({c: getattr(entry, c) for c in _KNOWLEDGE_COLUMNS})
-        db.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[lm.Knowledge.id],
-                set_={c: stmt.excluded[c] for c in _KNOWLEDGE_COLUMNS if c != "id"},
-            )
-        )
+        knowledge_index.upsert_entries(db, [data])
     else:
         db.merge(
             lm.Record(kind=kind, id=str(data["id"]), parent_id=data.get("session_id"), data=data)

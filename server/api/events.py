@@ -47,12 +47,18 @@ async def events(
     user: CurrentUser = Depends(current_user),
 ) -> dict[str, Any]:
     """Events that concern the user after ``after``, waiting up to ``wait`` seconds."""
+    if after < 0:
+        # The position first: events the heartbeat causes (sessions dispatched to a
+        # user who just came online) then come after it and reach the user.
+        found, last = await run_in_threadpool(_poll, request, user, after)
+        await run_in_threadpool(_heartbeat, request, user)
+        return {"events": found, "last": last}
     await run_in_threadpool(_heartbeat, request, user)
     deadline = time.monotonic() + wait
     bus = request.app.state.events
     while True:
         found, last = await run_in_threadpool(_poll, request, user, after)
         remaining = deadline - time.monotonic()
-        if found or after < 0 or remaining <= 0 or await request.is_disconnected():
+        if found or remaining <= 0 or bus.closed or await request.is_disconnected():
             return {"events": found, "last": last}
         await bus.wait(min(remaining, RECHECK_SECONDS))

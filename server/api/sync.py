@@ -21,13 +21,16 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 def changes(
     since: int = Query(0, ge=0, description="the cursor of the last page applied; 0 for all"),
     limit: int | None = Query(None, ge=1),
+    horizon: int | None = Query(
+        None, ge=0, description="the horizon of the previous page (while downloading from 0)"
+    ),
     user: CurrentUser = Depends(current_user),
     db: DbSession = Depends(get_db),
     settings: ServerSettings = Depends(get_settings),
 ) -> Response:
     """One page of changes after ``since`` that the user may see (DESIGN.md §4)."""
     size = min(limit or settings.page_limit_default, settings.page_limit_max)
-    page = pull(db, user, since, size)
+    page = pull(db, user, since, size, horizon)
     body = json.dumps(page, ensure_ascii=False, separators=(",", ":"))
     return Response(body.encode("utf-8"), media_type="application/json")
 

@@ -41,6 +41,7 @@ def upsert_knowledge(
     if len(entry.title) > 128:
         raise ValueError(f"标题超过128字：{entry.title[:20]}…")
     row = db.get(m.KnowledgeEntry, entry.id)
+    old_version = row.version if row is not None else None
     if row is None:
         row = m.KnowledgeEntry(id=entry.id, version=entry.version)
         db.add(row)
@@ -53,6 +54,8 @@ def upsert_knowledge(
         setattr(row, name, list(value) if isinstance(value, list) else value)
     row.updated_at = now or datetime.now()
     record(db, "knowledge_entry", entry.id, now=now)
+    if old_version is not None and old_version != row.version:
+        _knowledge_changed(db, entry.id, row.version, row.title)
     return row
 
 
@@ -62,7 +65,16 @@ def delete_knowledge(db: DbSession, entry_id: str) -> bool:
         return False
     db.delete(row)
     record(db, "knowledge_entry", entry_id, deleted=True)
+    _knowledge_changed(db, entry_id, None, row.title)
     return True
+
+
+def _knowledge_changed(db: DbSession, entry_id: str, version: int | None, title: str) -> None:
+    """Flag the walkthroughs that cite the entry for review (DESIGN.md §7)."""
+    # Imported here: the walkthrough service registers pull loaders on import.
+    from server.services.walkthroughs import flag_for_knowledge_change
+
+    flag_for_knowledge_change(db, entry_id, version, title)
 
 
 def upsert_matter(db: DbSession, data: dict[str, Any]) -> m.MatterGuide:

@@ -75,6 +75,13 @@ class EventBus:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+        self.closed = False
+        """Set when the server shuts down: waiting polls answer at once."""
+
+    def close(self) -> None:
+        """Answer every waiting poll now; uvicorn waits for open requests on shutdown."""
+        self.closed = True
+        self.notify()
 
     def notify(self) -> None:
         with self._lock:

@@ -96,8 +96,7 @@ def _apply_one(
     with sessions() as db:
         seen = db.get(m.AppliedMutation, mutation.mutation_id)
         if seen is not None:
-            answer["status"] = "duplicate"
-            answer["reason"] = seen.reason
+            _repeat(answer, seen)
             answer["records"] = _records(db, user, restore)
             return answer
         fn = HANDLERS.get((mutation.kind, mutation.op))
@@ -108,11 +107,21 @@ def _apply_one(
             db.add(_seen(mutation, user, "applied", ""))
             db.commit()
             answer["status"] = "applied"
-            answer["records"] = _records(db, user, applied.records)
-        except (Rejected, RuleViolation) as exc:
+            # The target always goes back too: the client holds pulled rows of it while
+            # the action is queued, and relies on this answer for the server's version.
+            answer["records"] = _records(db, user, applied.records + restore)
+        except (Rejected, RuleViolation, KeyError, TypeError, ValueError) as exc:
             db.rollback()
-            reason = exc.reason if isinstance(exc, Rejected) else exc.message
-            status = exc.status if isinstance(exc, Rejected) else "rejected"
+            if isinstance(exc, Rejected):
+                reason, status = exc.reason, exc.status
+            elif isinstance(exc, RuleViolation):
+                reason, status = exc.message, "rejected"
+            else:
+                # A payload of the wrong shape would fail the same way on every resend:
+                # refuse it (remembered, so a resend is a duplicate) rather than answer
+                # 500 and block the client's queue behind it for ever.
+                log.warning("mutation %s has a malformed payload: %r", mutation.mutation_id, exc)
+                reason, status = "服务器无法处理此操作：数据格式有误", "rejected"
             log.info("mutation %s rejected: %s", mutation.mutation_id, mask_text(reason))
             try:
                 db.add(_seen(mutation, user, status, reason))
@@ -126,8 +135,19 @@ def _apply_one(
             # Two copies of one mutation raced; the other one won.
             db.rollback()
             answer["status"] = "duplicate"
+            seen = db.get(m.AppliedMutation, mutation.mutation_id)
+            if seen is not None:
+                _repeat(answer, seen)
             answer["records"] = _records(db, user, restore)
     return answer
+
+
+def _repeat(answer: dict[str, Any], seen: m.AppliedMutation) -> None:
+    """The answer to a mutation the server has seen before: ``duplicate`` when it was
+    applied, and the same refusal again when it was refused (the first answer may have
+    been lost; calling a refused write ``duplicate`` would tell the client it was saved)."""
+    answer["status"] = "duplicate" if seen.status == "applied" else seen.status
+    answer["reason"] = seen.reason
 
 
 def _seen(mutation: Mutation, user: CurrentUser, status: str, reason: str) -> m.AppliedMutation:

@@ -65,8 +65,35 @@ def _serialize(kind: str, row: Any) -> dict[str, Any]:
     return SERIALIZERS[kind](row)
 
 
+def _knowledge_entry(row: m.KnowledgeEntry) -> dict[str, Any]:
+    """``serialize.knowledge_entry`` without building the dataclass and deep-copying it
+    (``asdict``): the same dict, in the same order, at a tenth of the cost. A first
+    sync sends 100,000 of these (tests/server/test_pull_serializer.py checks that the
+    two agree)."""
+    effective, expiry = row.effective_date, row.expiry_date
+    return {
+        "id": row.id,
+        "title": row.title,
+        "answer": row.answer,
+        "category": row.category,
+        "issuing_unit": row.issuing_unit,
+        "kind": row.kind,
+        "keywords": list(row.keywords or []),
+        "scope": row.scope,
+        "region": row.region,
+        "matter_code": row.matter_code,
+        "department": row.department,
+        "service_type": row.service_type,
+        "effective_date": effective.isoformat() if effective is not None else None,
+        "expiry_date": expiry.isoformat() if expiry is not None else None,
+        "version": row.version,
+        "review_state": row.review_state,
+        "source": row.source,
+    }
+
+
 SERIALIZERS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "knowledge_entry": serialize.knowledge_entry,
+    "knowledge_entry": _knowledge_entry,
     "matter_guide": serialize.matter_guide,
     "calendar": serialize.calendar_year,
     "agent": serialize.agent,
@@ -81,6 +108,10 @@ EXTRA_LOADERS: dict[
 ] = {}
 """Loaders that later features register for their own kinds (walkthroughs, share links)."""
 
+EXTRA_VISIBILITY: dict[str, Callable[[Any, CurrentUser], bool]] = {}
+"""For kinds outside ``SESSION_KINDS`` whose rows only some users may see: checked on
+every pull and every record a push answer returns (rectifications: the team's leads)."""
+
 
 def _parent_session_id(kind: str, row: Any) -> str | None:
     if kind == "session":
@@ -88,12 +119,21 @@ def _parent_session_id(kind: str, row: Any) -> str | None:
     return getattr(row, "session_id", None)
 
 
-def pull(db: DbSession, user: CurrentUser, since: int, limit: int) -> dict[str, Any]:
-    """One page of changes after ``since`` that ``user`` may see."""
+def pull(
+    db: DbSession, user: CurrentUser, since: int, limit: int, known_horizon: int | None = None
+) -> dict[str, Any]:
+    """One page of changes after ``since`` that ``user`` may see.
+
+    A cursor below the tombstone horizon may have missed a deletion, and is answered
+    410, unless the client says (``known_horizon``, the ``horizon`` of its previous
+    page) that it reached that cursor under the current horizon: a client downloading
+    everything from 0 passes through such cursors, and it started after the tombstones
+    were dropped, so it misses nothing.
+    """
     if since < 0:
         raise ApiError(400, "bad_cursor", "同步游标无效")
     limit_horizon = horizon(db)
-    if 0 < since < limit_horizon:
+    if 0 < since < limit_horizon and known_horizon != limit_horizon:
         raise ApiError(
             410,
             "cursor_expired",
@@ -126,7 +166,7 @@ def pull(db: DbSession, user: CurrentUser, since: int, limit: int) -> dict[str, 
             {"seq": log.seq, "kind": kind, "id": entity_id, "deleted": data is None, "data": data}
         )
     cursor = rows[-1].seq if has_more else max(top, since)
-    return {"changes": changes, "cursor": cursor, "has_more": has_more}
+    return {"changes": changes, "cursor": cursor, "has_more": has_more, "horizon": limit_horizon}
 
 
 def resolve(
@@ -159,6 +199,8 @@ def resolve(
             parent = parents.get(_parent_session_id(kind, row) or "")
             if parent is None or not session_visible(parent, user):
                 continue
+        elif kind in EXTRA_VISIBILITY and not EXTRA_VISIBILITY[kind](row, user):
+            continue
         result[(kind, entity_id)] = _serialize(kind, row)
     return result
 

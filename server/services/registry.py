@@ -1,3 +1,10 @@
 """Importing this module registers every mutation handler and extra pull loader."""
 
-from server.services import notes  # noqa: F401
+from server.services import (  # noqa: F401
+    notes,
+    rectifications,  # the rectification pull kind and its lead-only mutations
+    session_ops,  # session create/transition/transfer/reassign/reveal, evaluation
+    share,  # the share_link pull loader
+    walkthrough_runs,
+    walkthroughs,
+)

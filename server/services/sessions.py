@@ -96,3 +96,11 @@ def relog_children(db: DbSession, session: m.Session, *, prev_assignee_id: int |
         record(db, "session_note", note_id, audience=audience)
     for eval_id in db.scalars(select(m.Evaluation.id).where(m.Evaluation.session_id == session.id)):
         record(db, "evaluation", eval_id, audience=audience)
+    # A running walkthrough goes with the session: the new assignee continues it.
+    for run_id in db.scalars(
+        select(m.WalkthroughRun.id).where(m.WalkthroughRun.session_id == session.id)
+    ):
+        record(db, "walkthrough_run", run_id, audience=audience)
+    # Share links too: the new assignee sees the session's link and may revoke it.
+    for link_id in db.scalars(select(m.ShareLink.id).where(m.ShareLink.session_id == session.id)):
+        record(db, "share_link", link_id, audience=audience)

@@ -55,10 +55,17 @@ def test_a_note_goes_through_the_outbox_once(client, live_server: LiveServer) ->
     results = api.push([pending[0].to_wire()])
     assert results[0]["status"] == "duplicate"
     with live_server.db() as db:
-        assert db.scalar(select(func.count()).select_from(m.SessionNote).where(m.SessionNote.id == note_id)) == 1
+        assert (
+            db.scalar(
+                select(func.count()).select_from(m.SessionNote).where(m.SessionNote.id == note_id)
+            )
+            == 1
+        )
 
 
-def test_a_refused_write_is_kept_as_a_problem_and_does_not_block(client, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_write_is_kept_as_a_problem_and_does_not_block(
+    client, live_server: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
     api, store = client
     engine = SyncEngine(api, store)
     engine.sync_blocking()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,11 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
         asyncio.set_event_loop(None)
+        del loop, pending
+        # qasync's loop owns Qt timers that must die on this (the GUI) thread: collect it
+        # now, before a garbage collection on a server or worker thread can, which would
+        # leave a dangling timer behind that crashes a later test.
+        gc.collect()
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""Session routes beside the mutation endpoint: the teams to transfer to, and a lead's
+direct reassignment (the desktop client sends ``session`` / ``reassign`` through its
+outbox instead; both run the same code)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from core.enums import Role
+from server import models as m
+from server.api.deps import get_db
+from server.auth import CurrentUser, current_user, require_role
+from server.errors import ApiError, not_found
+from server.services.mutations import Rejected
+from server.services.pull import records_for
+from server.services.session_ops import reassign_session
+
+router = APIRouter(tags=["sessions"])
+lead_only = require_role(Role.LEAD, Role.ADMIN)
+
+
+@router.get("/teams")
+def teams(
+    _user: CurrentUser = Depends(current_user), db: DbSession = Depends(get_db)
+) -> list[dict[str, Any]]:
+    """Every team (for 转交 to another team's queue)."""
+    rows = db.scalars(select(m.Team).order_by(m.Team.id))
+    return [{"id": t.id, "name": t.name, "office": t.office} for t in rows]
+
+
+class ReassignIn(BaseModel):
+    to_agent_id: int
+    expected_assignee_id: int | None = Field(
+        description="the assignee the lead saw; the reassignment fails if it changed"
+    )
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/sessions/{session_id}/reassign")
+def reassign(
+    session_id: str,
+    body: ReassignIn,
+    request: Request,
+    user: CurrentUser = Depends(lead_only),
+    db: DbSession = Depends(get_db),
+) -> dict[str, Any]:
+    """改派 a session of the lead's team (a compare-and-set on the assignee)."""
+    session = db.get(m.Session, session_id, with_for_update=True)
+    if session is None:
+        raise not_found("该会话不存在")
+    try:
+        reassign_session(db, user, session, body.model_dump(), now=datetime.now())
+    except Rejected as exc:
+        db.rollback()
+        raise ApiError(409, "rejected", exc.reason) from None
+    db.commit()
+    request.app.state.events.notify()
+    return records_for(db, user, [("session", session_id)])[0]

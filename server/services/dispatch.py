@@ -1,0 +1,267 @@
+"""Auto-assignment of waiting sessions, and agents' presence from their heartbeats.
+
+A waiting session goes to the least-loaded online agent of its team who is below
+their capacity. Dispatch runs in the transaction of whatever may have changed the
+picture: a session created or put back in a queue, an agent who freed capacity, an
+agent who came online. Each assignment is a compare-and-set on the waiting row, so
+two dispatches racing for one session never both win.
+
+Presence comes from the event long-polls: every poll is a heartbeat. An agent who
+has not polled for ``presence_timeout_seconds`` is marked offline (swept lazily,
+from the heartbeats of whoever is still connected).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from core.enums import Presence, Role, SessionState
+from server import models as m
+from server.auth import CurrentUser
+from server.services.catalog import touch_agent
+from server.services.events import publish
+from server.services.sessions import add_event, log_session
+
+log = logging.getLogger(__name__)
+
+LOAD_STATES = (SessionState.ASSIGNED.value, SessionState.ACTIVE.value, SessionState.ON_HOLD.value)
+"""States in which a session takes an agent's attention (escalated and callback
+sessions wait for someone else)."""
+
+_DEFAULTS: dict[str, Any] = {
+    "auto_assign": True,
+    "agent_capacity_default": 4,
+    "presence_timeout_seconds": 90,
+    "rectification_working_days": 5,
+    "callback_working_days": 1,
+}
+
+
+def setting(db: DbSession, name: str) -> Any:
+    """A server setting for code that only has a database session (mutation handlers).
+
+    ``create_app`` puts the settings in every session's ``info``; a session made
+    elsewhere (scripts, the seed) falls back to the defaults.
+    """
+    settings = db.info.get("settings")
+    return getattr(settings, name, _DEFAULTS[name])
+
+
+def session_brief(session: m.Session) -> dict[str, Any]:
+    """The part of a session a live event carries (never the caller's numbers)."""
+    return {
+        "session_id": session.id,
+        "summary": (session.summary or "")[:80],
+        "channel": session.channel,
+        "service_type": session.service_type,
+        "team_id": session.team_id,
+    }
+
+
+def agent_loads(db: DbSession, user_ids: list[int]) -> dict[int, int]:
+    rows = db.execute(
+        select(m.Session.assignee_id, func.count())
+        .where(m.Session.assignee_id.in_(user_ids), m.Session.state.in_(LOAD_STATES))
+        .group_by(m.Session.assignee_id)
+    ).all()
+    loads = dict.fromkeys(user_ids, 0)
+    loads.update({int(uid): int(n) for uid, n in rows})
+    return loads
+
+
+def online_agents(db: DbSession, team_id: str, now: datetime) -> list[m.User]:
+    cutoff = now - timedelta(seconds=setting(db, "presence_timeout_seconds"))
+    return list(
+        db.scalars(
+            select(m.User)
+            .where(
+                m.User.team_id == team_id,
+                m.User.role == Role.AGENT.value,
+                m.User.active.is_(True),
+                m.User.presence == Presence.ONLINE.value,
+                m.User.last_seen_at >= cutoff,
+            )
+            .order_by(m.User.id)
+        )
+    )
+
+
+def dispatch_team(db: DbSession, team_id: str | None, *, now: datetime | None = None) -> int:
+    """Assign the team's waiting sessions, oldest first; returns how many were assigned."""
+    if team_id is None or not setting(db, "auto_assign"):
+        return 0
+    now = now or datetime.now()
+    db.flush()
+    waiting = list(
+        db.scalars(
+            select(m.Session)
+            .where(
+                m.Session.team_id == team_id,
+                m.Session.state == SessionState.WAITING.value,
+                m.Session.assignee_id.is_(None),
+            )
+            .order_by(m.Session.created_at)
+        )
+    )
+    if not waiting:
+        return 0
+    agents = online_agents(db, team_id, now)
+    if not agents:
+        return 0
+    default_capacity = setting(db, "agent_capacity_default")
+    loads = agent_loads(db, [a.id for a in agents])
+    assigned = 0
+    for session in waiting:
+        free = [a for a in agents if loads[a.id] < (a.capacity or default_capacity)]
+        if not free:
+            break
+        agent = min(free, key=lambda a: (loads[a.id], a.id))
+        won = db.execute(
+            update(m.Session)
+            .where(
+                m.Session.id == session.id,
+                m.Session.state == SessionState.WAITING.value,
+                m.Session.assignee_id.is_(None),
+            )
+            .values(state=SessionState.ASSIGNED.value, assignee_id=agent.id, assigned_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:
+            continue
+        session.state = SessionState.ASSIGNED.value
+        session.assignee_id = agent.id
+        session.assigned_at = now
+        add_event(db, session, "assigned", at=now, to_id=agent.id, to=agent.display_name, auto=True)
+        log_session(db, session, was_waiting=True, now=now)
+        publish(
+            db,
+            "session_assigned",
+            {**session_brief(session), "to_id": agent.id, "to": agent.display_name, "by": "系统"},
+            user_ids=[agent.id],
+        )
+        loads[agent.id] += 1
+        assigned += 1
+    if assigned:
+        publish(db, "queue_changed", {"team_id": team_id}, team_id=team_id, for_team=True)
+        publish(db, "session_updated", {"team_id": team_id}, team_id=team_id, for_leads=True)
+    return assigned
+
+
+class PresenceTracker:
+    """``app.state.on_heartbeat``: marks users online on their polls, offline after silence.
+
+    Writes are throttled: a user's ``last_seen_at`` is written at most every few
+    seconds, so fifty agents long-polling do not turn every poll into a write.
+    """
+
+    SWEEP_EVERY = 5.0
+
+    def __init__(
+        self,
+        sessions: sessionmaker[DbSession],
+        timeout_seconds: float,
+        notify: Callable[[], None],
+    ) -> None:
+        self._sessions = sessions
+        self._timeout = float(timeout_seconds)
+        self._write_every = max(0.5, min(15.0, self._timeout / 3))
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._written: dict[int, float] = {}
+        self._last_sweep = 0.0
+
+    def heartbeat(self, user: CurrentUser) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last = self._written.get(user.id)
+            due = last is None or now - last >= self._write_every
+            sweep = now - self._last_sweep >= self.SWEEP_EVERY
+            if sweep:
+                self._last_sweep = now
+        if due:
+            try:
+                self._touch(user.id)
+            except Exception:
+                log.exception("heartbeat of user %s not recorded", user.id)
+                return
+            with self._lock:
+                self._written[user.id] = now
+        if sweep:
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("presence sweep failed")
+
+    def _touch(self, user_id: int) -> None:
+        came_online = False
+        with self._sessions() as db:
+            row = db.get(m.User, user_id)
+            if row is None:
+                return
+            now = datetime.now()
+            row.last_seen_at = now
+            if row.presence != Presence.ONLINE.value:
+                came_online = True
+                row.presence = Presence.ONLINE.value
+                touch_agent(db, row)
+                publish(
+                    db,
+                    "presence_changed",
+                    {"user_id": row.id, "presence": row.presence},
+                    team_id=row.team_id,
+                    for_leads=True,
+                )
+                if row.role == Role.AGENT.value:
+                    dispatch_team(db, row.team_id, now=now)
+            db.commit()
+        if came_online:
+            self._notify()
+
+    def sweep(self, now: datetime | None = None) -> int:
+        """Mark users offline whose last heartbeat is older than the timeout."""
+        now = now or datetime.now()
+        cutoff = now - timedelta(seconds=self._timeout)
+        with self._sessions() as db:
+            rows = list(
+                db.scalars(
+                    select(m.User).where(
+                        m.User.presence != Presence.OFFLINE.value,
+                        (m.User.last_seen_at < cutoff) | m.User.last_seen_at.is_(None),
+                    )
+                )
+            )
+            for row in rows:
+                row.presence = Presence.OFFLINE.value
+                touch_agent(db, row)
+                publish(
+                    db,
+                    "presence_changed",
+                    {"user_id": row.id, "presence": row.presence},
+                    team_id=row.team_id,
+                    for_leads=True,
+                )
+                with self._lock:
+                    self._written.pop(row.id, None)
+            if rows:
+                db.commit()
+        if rows:
+            self._notify()
+        return len(rows)
+
+
+def install(app: Any) -> None:
+    """Let the event polls of ``app`` count as heartbeats."""
+    settings = app.state.settings
+    app.state.presence = PresenceTracker(
+        app.state.db, settings.presence_timeout_seconds, app.state.events.notify
+    )
+    app.state.on_heartbeat = app.state.presence.heartbeat

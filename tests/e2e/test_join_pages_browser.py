@@ -1,0 +1,220 @@
+"""The caller's join pages in a real headless Chromium (Debian's), on a phone-sized
+screen with JavaScript switched off: the core flow must work without it.
+
+Set ``BANGBAN_SHOTS=<dir>`` to keep a screenshot of each page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from server import models as m
+from sync.client import ApiClient
+from tests.share_support import StandInProvider, session_of
+from tests.support import DEMO_PASSWORD, LiveServer, start_live_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A page on a 390×844 phone screen, JavaScript off."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        user_agent=PHONE_UA,
+        locale="zh-CN",
+        java_script_enabled=False,
+    )
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def provider() -> Iterator[StandInProvider]:
+    with StandInProvider() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def server(server_db: str, provider: StandInProvider) -> Iterator[LiveServer]:
+    live = start_live_server(
+        server_db, share_provider="template", share_url_template=provider.template
+    )
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def agent(server: LiveServer) -> Iterator[ApiClient]:
+    api = ApiClient(server.url)
+    api.login("agent", DEMO_PASSWORD)
+    yield api
+    api.close()
+
+
+def shot(page: Any, name: str) -> None:
+    target = os.environ.get("BANGBAN_SHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+
+
+def no_way_on(page: Any) -> None:
+    """A page that leads nowhere: no form, no button, no link to anywhere but /j."""
+    assert page.locator("form").count() == 0
+    assert page.locator("button").count() == 0
+    hrefs = page.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert all(h == "/j" for h in hrefs)
+
+
+def test_type_the_code_check_the_helper_consent_and_arrive_in_the_room(
+    phone: Any, server: LiveServer, agent: ApiClient, provider: StandInProvider
+) -> None:
+    session_id = session_of(server, "agent")
+    link = agent.post(f"/sessions/{session_id}/share")
+    code, words = link["code"], link["check_phrase"].split()
+
+    phone.goto(f"{server.url}/j")
+    assert phone.title().startswith("输入共享码")
+    shot(phone, "join-enter")
+    field = phone.get_by_label("请输入工作人员在电话中告诉您的数字共享码")
+    field.fill(f"{code[:3]} {code[3:]}")  # people type it as it was read out
+    phone.get_by_role("button", name="下一步").click()
+    phone.wait_for_url(f"{server.url}/j/{code}")
+
+    body = phone.locator("main")
+    for text in ("李晓雯", "JN-0107", "江宁市政务服务中心", *words):
+        assert text in body.inner_text()
+    assert "不会索要验证码、银行卡密码，不会要求转账" in body.inner_text()
+    assert "将共享什么，为什么" in body.inner_text()
+    phrase = phone.locator(".phrase .words span").all_inner_texts()
+    assert phrase == words
+    # The inline style sheet is allowed by its hash: the page is styled, not bare.
+    button = phone.get_by_role("button", name="暗语一致，同意共享屏幕")
+    assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(13, 71, 161)"
+    assert button.bounding_box()["width"] > 300, "a full-width button on a phone"
+    shot(phone, "join-link")
+    with server.db() as db:
+        assert db.get(m.ShareLink, link["id"]).state == "opened"
+
+    button.click()
+    phone.wait_for_url(re.compile(re.escape(provider.url) + r"/room/.*"))
+    assert phone.locator("#room").inner_text() == "共享房间（测试替身）"
+    assert len(provider.room_hits) == 1
+    hit = provider.room_hits[0]
+    assert hit.path == f"/room/{link['room']}"
+    assert hit.query == {"code": [code], "name": ["群众"]}
+    assert "Referer" not in hit.headers
+
+    with server.db() as db:
+        row = db.get(m.ShareLink, link["id"])
+        assert row.state == "consented" and row.consented_at is not None
+        consent = db.scalars(
+            select(m.SessionEvent)
+            .where(m.SessionEvent.session_id == session_id)
+            .where(m.SessionEvent.kind == "share_consented")
+        ).one()
+    assert consent.detail["address"] == "127.0.0.1"
+    assert "Android 14" in consent.detail["browser"]
+    assert consent.at <= datetime.now()
+    assert agent.get(f"/sessions/{session_id}/share")["state"] == "consented"
+
+
+def test_an_expired_code_gets_a_page_that_leads_nowhere(
+    phone: Any, server: LiveServer, agent: ApiClient, provider: StandInProvider
+) -> None:
+    link = agent.post(f"/sessions/{session_of(server, 'agent')}/share")
+    with server.db() as db:
+        db.get(m.ShareLink, link["id"]).expires_at = datetime.now() - timedelta(minutes=1)
+        db.commit()
+    response = phone.goto(link["join_url"])
+    assert response.status == 410
+    assert "共享码已过期" in phone.locator("h1").inner_text()
+    no_way_on(phone)
+    shot(phone, "join-expired")
+    assert provider.hits == []
+
+
+def test_a_revoked_code_gets_a_page_that_leads_nowhere(
+    phone: Any, server: LiveServer, agent: ApiClient, provider: StandInProvider
+) -> None:
+    link = agent.post(f"/sessions/{session_of(server, 'agent')}/share")
+    phone.goto(link["join_url"])
+    consent = phone.get_by_role("button", name="暗语一致，同意共享屏幕")
+    agent.delete(f"/share/{link['id']}")
+    # The caller still has the page open and presses the button after the revocation.
+    consent.click()
+    phone.wait_for_load_state()
+    assert "撤销" in phone.locator("h1").inner_text()
+    no_way_on(phone)
+    response = phone.goto(link["join_url"])
+    assert response.status == 410 and "撤销" in phone.locator("h1").inner_text()
+    no_way_on(phone)
+    shot(phone, "join-revoked")
+    assert provider.hits == []
+
+
+def test_a_wrong_code_says_so_and_offers_to_type_again(
+    phone: Any, server: LiveServer, agent: ApiClient, provider: StandInProvider
+) -> None:
+    link = agent.post(f"/sessions/{session_of(server, 'agent')}/share")
+    wrong = "999999" if link["code"] != "999999" else "888888"
+    phone.goto(f"{server.url}/j")
+    phone.get_by_label("请输入工作人员在电话中告诉您的数字共享码").fill(wrong)
+    phone.get_by_role("button", name="下一步").click()
+    phone.wait_for_url(f"{server.url}/j/{wrong}")
+    assert "共享码无效" in phone.locator("h1").inner_text()
+    assert "李晓雯" not in phone.locator("main").inner_text()
+    no_way_on(phone)
+    shot(phone, "join-unknown")
+    phone.get_by_role("link", name="重新输入共享码").click()
+    phone.wait_for_url(f"{server.url}/j")
+    # Letters are refused with a message on the same page.
+    phone.get_by_label("请输入工作人员在电话中告诉您的数字共享码").fill("12ab")
+    phone.get_by_role("button", name="下一步").click()
+    assert "6 到 8 位数字" in phone.locator(".error").inner_text()
+    shot(phone, "join-enter-error")
+    assert provider.hits == []

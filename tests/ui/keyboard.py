@@ -1,0 +1,28 @@
+"""Typing as a person does: ASCII by key clicks; Chinese the way an input method
+delivers it, as a committed string (QTest's key clicks accept ASCII only)."""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtGui import QInputMethodEvent
+from PySide6.QtWidgets import QApplication, QComboBox, QWidget
+from pytestqt.qtbot import QtBot
+
+_RUNS = re.compile(r"([\x00-\x7f]+)")
+
+
+def type_text(qtbot: QtBot, widget: QWidget, text: str) -> None:
+    """Type ``text`` into ``widget`` (focused first, as a click or Tab would)."""
+    target = widget.lineEdit() if isinstance(widget, QComboBox) and widget.isEditable() else widget
+    assert target is not None
+    target.setFocus()
+    for run in _RUNS.split(text):
+        if not run:
+            continue
+        if run.isascii():
+            qtbot.keyClicks(target, run)
+        else:
+            event = QInputMethodEvent("", [])
+            event.setCommitString(run)
+            QApplication.sendEvent(target, event)

@@ -1,0 +1,1 @@
+"""Dialogs; each offers an ``ask``-style classmethod that tests can replace."""

@@ -1,0 +1,76 @@
+"""The Qt adapter of the live event stream: runs :class:`sync.events.EventListener` on
+the qasync loop, asks the sync controller for a round whenever an event arrives (or
+the link comes back), and reports the events by signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from PySide6.QtCore import QObject, Signal
+
+from sync.account import Account
+from sync.events import EventListener, LiveEvent
+from ui.sync_controller import SyncController
+
+log = logging.getLogger(__name__)
+
+
+class LiveEvents(QObject):
+    """Keeps one long poll open for the account while the window is open."""
+
+    events_received = Signal(list)
+    """A batch of :class:`sync.events.LiveEvent`, after a sync was requested for it."""
+    connected = Signal()
+    disconnected = Signal(str)
+
+    def __init__(
+        self,
+        account: Account,
+        sync: SyncController,
+        *,
+        wait: float = 25.0,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.sync = sync
+        self.listener = EventListener(
+            account.api,
+            on_events=self._on_listener_events,
+            on_connected=self._on_listener_connected,
+            on_failure=self._on_listener_failure,
+            wait=wait,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.ensure_future(self.listener.run())
+
+    def stop(self) -> None:
+        self.listener.close()
+        if self._task is not None:
+            self._task.cancel()
+
+    async def wait_stopped(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_listener_events(self, events: list[LiveEvent]) -> None:
+        # Fetch what the events announce first, so that the screen shows it at once.
+        self.sync.request_sync()
+        self.events_received.emit(events)
+
+    def _on_listener_connected(self) -> None:
+        # The link is (back) up: push what waited in the outbox, pull what was missed.
+        self.sync.request_sync()
+        self.connected.emit()
+
+    def _on_listener_failure(self, message: str) -> None:
+        self.disconnected.emit(message)
