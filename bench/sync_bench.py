@@ -101,6 +101,20 @@ class Heartbeat:
         self.timer.stop()
 
 
+kinds_of: list[str] = []
+"""The kind of each query of the last ``build_queries`` (for the breakdown)."""
+
+QUERY_LABELS = {
+    "one": "1 character",
+    "two": "2 characters",
+    "common": "very common pieces",
+    "three": "3-4 characters",
+    "phrase": "two words",
+    "pinyin": "pinyin initials",
+    "sentence": "typed sentences",
+}
+
+
 def build_queries(n: int = 200, seed: int = 7) -> list[tuple[str, dict[str, str]]]:
     """Mixed queries as staff type them: 1-4 characters, very common pieces,
     phrases of two words, pinyin initials, sentences, and some with a filter."""
@@ -114,6 +128,7 @@ def build_queries(n: int = 200, seed: int = 7) -> list[tuple[str, dict[str, str]
     sentences = ["社保卡丢了怎么补办", "公积金提取需要什么材料", "灵活就业人员社保补缴怎么办理"]
     departments = sorted({t.department for t in gen_knowledge.TOPICS})
     out: list[tuple[str, dict[str, str]]] = []
+    kinds_of.clear()
     kinds = ["one", "two", "common", "three", "phrase", "pinyin", "sentence"]
     weights = [15, 25, 10, 25, 10, 12, 3]
     for _ in range(n):
@@ -139,6 +154,7 @@ def build_queries(n: int = 200, seed: int = 7) -> list[tuple[str, dict[str, str]
         if rng.random() < 0.15:
             filters["department"] = rng.choice(departments)
         out.append((text, filters))
+        kinds_of.append(kind)
     return out
 
 
@@ -363,6 +379,20 @@ async def run_client(args: argparse.Namespace, url: str, database_url: str) -> N
         print(
             f"search {label:<18} p50 {_percentile(values, 0.5):5.1f} ms   "
             f"p95 {_percentile(values, 0.95):5.1f} ms   max {max(values):5.1f} ms"
+        )
+    for kind, label in QUERY_LABELS.items():
+        values = [t for t, k in zip(round_trips, kinds_of, strict=True) if k == kind]
+        if values:
+            print(
+                f"  {label:<22} {len(values):>3} queries   p50 {_percentile(values, 0.5):5.1f}"
+                f"   p95 {_percentile(values, 0.95):5.1f}   max {max(values):5.1f} ms"
+            )
+    filtered = [t for t, (_q, f) in zip(round_trips, queries, strict=True) if f]
+    if filtered:
+        print(
+            f"  {'with a filter':<22} {len(filtered):>3} queries   "
+            f"p50 {_percentile(filtered, 0.5):5.1f}   p95 {_percentile(filtered, 0.95):5.1f}"
+            f"   max {max(filtered):5.1f} ms"
         )
     print(
         f"GC during the searches: {collector.collections} collections, "

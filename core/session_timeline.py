@@ -110,7 +110,7 @@ def describe_event(event: Mapping[str, Any]) -> str:
     d: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     parts: list[str] = []
     if kind == "created":
-        channel = d.get("channel")
+        channel = str(d.get("channel") or "")
         label = Channel(channel).label if channel in Channel._value2member_map_ else ""
         parts.append(f"创建（{label}）" if label else "创建")
     elif kind == "assigned":
@@ -133,7 +133,7 @@ def describe_event(event: Mapping[str, Any]) -> str:
         if d.get("due_at"):
             parts.append(f"，回电期限 {due_text(d['due_at'])}")
     elif kind == "closed":
-        outcome = d.get("outcome")
+        outcome = str(d.get("outcome") or "")
         label = Outcome(outcome).label if outcome in Outcome._value2member_map_ else ""
         parts.append(f"办结（{label}）" if label else "办结")
     elif kind == "evaluated":

@@ -175,10 +175,11 @@ class ApiClient:
             ) from exc
         except requests.exceptions.ContentDecodingError as exc:
             raise BadResponse("服务器返回的压缩数据已损坏，稍后自动重试") from exc
-        except (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
+        except requests.exceptions.ChunkedEncodingError as exc:
+            if _timed_out(exc):
+                raise ServerUnreachable("服务器响应超时，请检查网络", code="timeout") from exc
+            raise ServerUnreachable("与服务器的连接中断，稍后自动重试") from exc
+        except requests.exceptions.ConnectionError as exc:
             if _timed_out(exc):
                 raise ServerUnreachable("服务器响应超时，请检查网络", code="timeout") from exc
             raise ServerUnreachable("无法连接服务器，请检查网络或服务器地址") from exc

@@ -31,6 +31,7 @@ from core.localstore.session_actions import (
 )
 from core.session_rules import Action
 from sync.account import Account
+from sync.connectivity import ConnState
 from sync.errors import SyncError
 from ui.panes.sessions import ConsoleContext, SessionDetail, SessionsPane
 from ui.sync_controller import SyncController
@@ -176,7 +177,7 @@ class SessionConsole(QObject):
                 self.action_failed.emit(exc.message)
                 return False
             await self.refresh(result.changes)
-        suffix = "，等待同步" if self.sync.state.state.value != "online" else ""
+        suffix = "，等待同步" if self.sync.state.state is not ConnState.ONLINE else ""
         self.pane.show_message(done + suffix)
         self.action_done.emit(session_id, done)
         await self.sync.local_change()

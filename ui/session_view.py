@@ -161,8 +161,8 @@ class SessionView(QWidget):
         ):
             facts.addWidget(self._caption(caption), row, 0, Qt.AlignmentFlag.AlignTop)
             facts.addWidget(widget, row, 1, 1, 3)
-        self._deadline_caption = facts.itemAtPosition(5, 0).widget()
-        self._rating_caption = facts.itemAtPosition(6, 0).widget()
+        self._deadline_caption: QLabel = facts.itemAtPosition(5, 0).widget()  # type: ignore[assignment]
+        self._rating_caption: QLabel = facts.itemAtPosition(6, 0).widget()  # type: ignore[assignment]
 
         # -- actions ----------------------------------------------------------------------
         self.action_bar = QWidget()
@@ -408,6 +408,8 @@ class SessionView(QWidget):
         self.deadline.setText(text)
         self.deadline.setVisible(bool(text))
         self._deadline_caption.setVisible(bool(text))
+        closed = s.state == SessionState.CLOSED
+        self._deadline_caption.setText(self.tr("结果") if closed else self.tr("期限"))
 
     def _show_rating(self) -> None:
         assert self.detail is not None

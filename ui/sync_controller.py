@@ -61,6 +61,7 @@ class SyncController(QObject):
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._stopped = False
+        self._problems_lock = asyncio.Lock()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -190,12 +191,14 @@ class SyncController(QObject):
             spawn(self._emit_problems())
 
     async def _emit_problems(self) -> None:
-        problems = await self.workers.on_db(self.account.store.open_problems)
-        if problems:
-            self.problems_found.emit(problems)
-            await self.workers.on_db(
-                self.account.store.mark_problems_seen, [p.id for p in problems]
-            )
+        # One at a time: two overlapping calls would both read, and show, the same ones.
+        async with self._problems_lock:
+            problems = await self.workers.on_db(self.account.store.open_problems)
+            if problems:
+                self.problems_found.emit(problems)
+                await self.workers.on_db(
+                    self.account.store.mark_problems_seen, [p.id for p in problems]
+                )
 
     async def local_change(self) -> None:
         """After a local action: refresh the pending count and push soon."""

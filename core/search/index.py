@@ -17,7 +17,9 @@ Both carry facet tokens (department, matter, kind, service type) so that filters
 part of the match, and a one-character prefix index (every character starts a
 piece) for one-character queries. A contentless table can only forget a row when
 told its old pieces, so every change reads the old row first and re-derives them;
-the pieces are a pure function of the row (see :mod:`core.search.text`).
+the pieces are a pure function of the row (see :mod:`core.search.text`). Changing
+how text is cut into pieces therefore needs a cache migration that calls
+:func:`rebuild`.
 """
 
 from __future__ import annotations
@@ -38,8 +40,6 @@ from core.search.text import initials_pieces, pieces
 
 TITLE_FTS = "knowledge_title_fts"
 BODY_FTS = "knowledge_body_fts"
-VERSION = "1"
-"""Version of the pieces; a change needs a migration that calls :func:`rebuild`."""
 PENDING_KEY = "search_index_unmerged"
 GENERATION_KEY = "knowledge_generation"
 """Bumped by every change of the entries, so that readers can cache what they derive."""

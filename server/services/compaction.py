@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy import CursorResult, Result, and_, delete, exists, func, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import aliased
 
@@ -118,7 +119,7 @@ def _drop_public_superseded(db: DbSession, top: int) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return _rowcount(result)
 
 
 def _drop_scoped_superseded(db: DbSession, top: int) -> int:
@@ -172,7 +173,12 @@ def _drop_old_tombstones(db: DbSession, top: int, cutoff: datetime) -> tuple[int
     result = db.execute(
         delete(log).where(*old, log.seq <= newest).execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0), int(newest)
+    return _rowcount(result), int(newest)
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # A DELETE's result is a CursorResult, which knows how many rows it touched.
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _delete_seqs(db: DbSession, seqs: Iterable[int]) -> None:

@@ -64,8 +64,9 @@ def test_a_connection_cut_in_the_middle_of_a_page_resumes_at_the_last_whole_page
     client: Client, proxy: FaultProxy, live_server: LiveServer
 ) -> None:
     proxy.add(Fault.CUT, "GET", CHANGES, skip=2, cut_after=3000)
-    with pytest.raises(ServerUnreachable):
+    with pytest.raises(ServerUnreachable) as caught:
         client.engine.sync_blocking()
+    assert "连接中断" in caught.value.message
     assert proxy.faults(Fault.CUT) == 1
     # Exactly the first two pages are in the cache, with the second page's cursor.
     direct = direct_api(live_server, client)
