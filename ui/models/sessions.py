@@ -16,7 +16,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QSortFilterProxyModel,
@@ -28,6 +27,7 @@ from core.entities import Session
 from core.enums import Channel, Outcome, ServiceType, SessionState
 from core.masking import mask_phone
 from core.session_timeline import due_text
+from ui.models.base import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 S = SessionState
@@ -95,7 +95,7 @@ def awaiting_response_since(session: Session) -> datetime | None:
     return None
 
 
-class SessionTableModel(QAbstractTableModel):
+class SessionTableModel(RowTableModel):
     """Every session the user may see, with masked phone numbers."""
 
     COLUMNS = (
@@ -192,20 +192,6 @@ class SessionTableModel(QAbstractTableModel):
             )
 
     # -- Qt ------------------------------------------------------------------------------------
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
 
     @guarded()
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -27,6 +27,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from core.board import Board, BoardAgent, BoardSession, urgency
 from core.enums import Channel, Presence, ServiceType, SessionState
+from ui.models.base import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -243,7 +244,7 @@ class AgentBoardModel(QAbstractTableModel):
         return False
 
 
-class BoardSessionModel(QAbstractTableModel):
+class BoardSessionModel(RowTableModel):
     """Open sessions of the team (all, the unassigned queue, or one agent's)."""
 
     COLUMNS = ("状态", "诉求", "渠道", "服务", "承办人", "等待", "导办进度", "屏幕共享")
@@ -307,20 +308,6 @@ class BoardSessionModel(QAbstractTableModel):
             )
 
     # -- Qt ------------------------------------------------------------------------------------
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)

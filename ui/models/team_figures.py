@@ -14,6 +14,7 @@ from core.calendar import WorkCalendar
 from core.enums import EVALUATION_LABELS
 from core.figures import TeamFigures, indicator_text, indicator_value, indicators
 from core.rectifications import Rectification
+from ui.models.base import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -90,7 +91,7 @@ class FiguresTableModel(QAbstractTableModel):
         return None
 
 
-class RectificationModel(QAbstractTableModel):
+class RectificationModel(RowTableModel):
     """The team's rectifications: soonest deadline first, overdue ones in red."""
 
     COLUMNS = ("诉求", "评价", "整改期限", "剩余", "状态", "负责人", "承办坐席")
@@ -124,20 +125,6 @@ class RectificationModel(QAbstractTableModel):
             if r.id == rectification_id:
                 return i
         return -1
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < len(self._rows)):

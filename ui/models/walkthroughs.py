@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from core.localstore.walkthroughs import WalkthroughInfo
+from ui.models.base import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
 
-class WalkthroughTableModel(QAbstractTableModel):
+class WalkthroughTableModel(RowTableModel):
     """One row per script version shown (the latest of each script, or every version)."""
 
     InfoRole = Qt.ItemDataRole.UserRole + 1
@@ -69,23 +70,6 @@ class WalkthroughTableModel(QAbstractTableModel):
         return sorted(
             (i for i in self._all if i.walkthrough_id == walkthrough_id), key=lambda i: i.version
         )
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < len(self._rows)):
