@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from server.config import ServerSettings
 from sync.embedded import free_port
 
 DEMO_PASSWORD = "bangban-demo"
+WAIT_SCALE = float(os.environ.get("BANGBAN_TEST_WAIT_SCALE", "3"))
 
 
 @dataclass
@@ -55,8 +57,12 @@ def start_live_server(database_url: str, **settings: Any) -> LiveServer:
 async def wait_until(
     predicate: Callable[[], Any], timeout: float = 10.0, message: str = "condition"
 ) -> Any:
-    """Poll ``predicate`` while the qasync loop keeps Qt and asyncio running."""
-    deadline = time.monotonic() + timeout
+    """Poll ``predicate`` while the qasync loop keeps Qt and asyncio running.
+
+    The timeout is a limit for a hung test, not a speed check: it is stretched by
+    ``WAIT_SCALE`` because this suite runs on shared, sometimes heavily loaded machines.
+    """
+    deadline = time.monotonic() + timeout * WAIT_SCALE
     while True:
         value = predicate()
         if value:

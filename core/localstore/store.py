@@ -404,16 +404,6 @@ class LocalStore:
             )
             return [_knowledge(r) for r in rows]
 
-    def search_knowledge_simple(self, text: str, limit: int = 200) -> list[KnowledgeEntry]:
-        """Substring search over title and answer (the fallback before the index exists)."""
-        with self._sessions() as db:
-            stmt = select(lm.Knowledge)
-            if text:
-                like = f"%{text}%"
-                stmt = stmt.where(lm.Knowledge.title.like(like) | lm.Knowledge.answer.like(like))
-            rows = db.scalars(stmt.order_by(lm.Knowledge.title).limit(limit))
-            return [_knowledge(r) for r in rows]
-
     def calendar_years(self) -> list[dict[str, Any]]:
         with self._sessions() as db:
             return [dict(r.data) for r in db.scalars(select(lm.CalendarYear))]

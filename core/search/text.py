@@ -169,7 +169,7 @@ class Query:
     def body_match(self, columns: str, *, loose: bool = False) -> str:
         """Match against the whole entry; ``loose`` lets the pieces of a long Chinese
         term match apart (for questions typed as sentences)."""
-        parts = []
+        parts: list[str] = []
         for term in self.terms:
             exprs = term.loose() if loose else [term.match()]
             parts.extend(f"{{{columns}}} : {e}" for e in exprs)

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QUrl
-from PySide6.QtGui import QGuiApplication, QInputMethodEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from core.localstore.db import open_cache
@@ -21,6 +20,7 @@ from core.settings import ClientSettings
 from sync.account import Account, open_account_cache
 from sync.client import ApiClient
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
+from tests.ui.keyboard import type_text
 from ui.dialogs.knowledge_dialogs import KnowledgeFeedbackDialog
 from ui.knowledge_backend import KnowledgeBackend
 from ui.main_window import MainWindow
@@ -29,15 +29,6 @@ from ui.panes.knowledge import KnowledgePane
 from ui.worker import Workers
 
 SHOTS = Path(__file__).resolve().parents[2] / "shots"
-
-
-def type_chinese(widget: QWidget, text: str) -> None:
-    """Type as a person with a Chinese input method does: the method commits the
-    characters to the focused widget (QTest cannot type non-ASCII keys)."""
-    widget.setFocus()
-    event = QInputMethodEvent("", [])
-    event.setCommitString(text)
-    QApplication.sendEvent(widget, event)
 
 
 def click_row(qtbot: QtBot, view: Any, row: int) -> None:
@@ -152,7 +143,7 @@ def test_search_filter_open_copy_and_report_a_correction(
         pane = window.knowledge_pane
 
         # A two-character query: results as you type, the words marked.
-        type_chinese(pane.search, "社保")
+        type_text(qtbot, pane.search, "社保")
         await wait_until(lambda: shown_text(pane) == "社保", 10, "results for 社保")
         assert pane.model.rowCount() > 3
         titles = [pane.model.index(r).data(KnowledgeResultsModel.TitleHtmlRole) for r in range(3)]
@@ -205,7 +196,7 @@ def test_search_filter_open_copy_and_report_a_correction(
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
         assert dialog.isVisible() and "请填写内容" in dialog.error.text()
         report = "办理地点已搬迁到市民中心三楼，请更新"
-        type_chinese(dialog.text_edit, report)
+        type_text(qtbot, dialog.text_edit, report)
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
         await wait_until(lambda: "纠错已提交" in pane.message.text(), 5, "confirmation")
         await wait_until(lambda: account.store.outbox_size() == 0, 20, "pushed by the sync")
@@ -241,7 +232,7 @@ def test_pinyin_initials_new_question_and_matter_guides(
 
         # Nothing found: the pane offers 新问题.
         pane.search.clear()
-        type_chinese(pane.search, "无人机驾驶执照考试")
+        type_text(qtbot, pane.search, "无人机驾驶执照考试")
         await wait_until(lambda: shown_text(pane) == "无人机驾驶执照考试", 10, "no results")
         assert pane.model.rowCount() == 0 and "提交新问题" in pane.status.text()
         qtbot.mouseClick(pane.new_question_button, Qt.MouseButton.LeftButton)
@@ -249,14 +240,14 @@ def test_pinyin_initials_new_question_and_matter_guides(
             lambda: pane.findChild(KnowledgeFeedbackDialog), 5, "feedback dialog"
         )
         assert dialog.new_question.isChecked()
-        type_chinese(dialog.text_edit, "群众问：无人机驾驶执照在哪里考？")
+        type_text(qtbot, dialog.text_edit, "群众问：无人机驾驶执照在哪里考？")
         qtbot.keyClick(dialog.text_edit, Qt.Key.Key_Tab)
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
         await wait_until(lambda: "新问题已提交" in pane.message.text(), 5, "confirmation")
 
         # 办事指南: filter the matters, open one, follow a link to one of its entries.
         pane.tabs.setCurrentIndex(pane.TAB_GUIDES)
-        type_chinese(pane.matter_filter, "公积金")
+        type_text(qtbot, pane.matter_filter, "公积金")
         await wait_until(lambda: pane.matter_proxy.rowCount() >= 2, 5, "matters filtered")
         click_row(qtbot, pane.matter_list, 0)
         await wait_until(lambda: "申请材料" in pane.guide_view.toPlainText(), 10, "guide shown")
@@ -308,7 +299,7 @@ def test_the_pane_beside_a_session_puts_an_answer_into_the_note(
         tool = window.session_knowledge
         sessions.show_tool(tool)
         assert tool.insert_button.isVisible()
-        type_chinese(tool.search, "居住证")
+        type_text(qtbot, tool.search, "居住证")
         await wait_until(lambda: shown_text(tool) == "居住证", 10, "results")
         click_row(qtbot, tool.results, 0)
         entry = tool.model.entry_at(0)
@@ -363,10 +354,10 @@ def test_typing_never_waits_and_stale_results_are_dropped(
     pane.show()
 
     async def scenario() -> None:
-        type_chinese(pane.search, "社")
+        type_text(qtbot, pane.search, "社")
         await wait_until(lambda: backend.asked == ["社"], 5, "first search asked")
         # The first search is held; typing goes on and asks again when it can.
-        type_chinese(pane.search, "保")
+        type_text(qtbot, pane.search, "保")
         assert pane.search.text() == "社保"
         await asyncio.sleep(0.3)  # let the debounce timer fire while the search is held
         assert backend.asked == ["社"], "one search at a time"
