@@ -131,7 +131,7 @@ def check_transition(
         )
     is_system = actor.id is None
     if action is Action.ASSIGN:
-        if not (is_system or _leads_team(actor, session.team_id)):
+        if not (is_system or leads_team(actor, session.team_id)):
             raise RuleViolation("forbidden", "只有班组长或系统可以分配会话")
     elif action is Action.ACCEPT and current is S.WAITING:
         if actor.role is Role.ADMIN or actor.team_id != session.team_id:
@@ -191,7 +191,7 @@ def check_reassign(
         RuleViolation: ``stale_assignee`` when someone else moved the session first.
     """
     current = _state(session)
-    if not _leads_team(actor, session.team_id):
+    if not leads_team(actor, session.team_id):
         raise RuleViolation("forbidden", "只有本班组的班组长可以改派会话")
     if current not in REASSIGNABLE_STATES:
         raise RuleViolation("illegal_state", f"会话当前为「{current.label}」，不能改派")
@@ -221,5 +221,6 @@ def available_actions(session: SessionLike, actor: Actor) -> list[Action]:
     return result
 
 
-def _leads_team(actor: Actor, team_id: str | None) -> bool:
+def leads_team(actor: Actor, team_id: str | None) -> bool:
+    """Whether ``actor`` leads ``team_id`` (admins lead every team)."""
     return actor.role is Role.ADMIN or (actor.role is Role.LEAD and actor.team_id == team_id)

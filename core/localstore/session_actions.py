@@ -241,6 +241,22 @@ class SessionActions:
         row.closed_at = session.closed_at
         row.local = True
 
+    @classmethod
+    def _store_with_event(
+        cls,
+        row: lm.Session,
+        data: dict[str, Any],
+        entry: dict[str, Any],
+        *,
+        touched: datetime | None,
+    ) -> None:
+        """Append a pending timeline entry and store; ``touched`` moves ``updated_at``
+        (a reveal is logged without counting as a change of the session)."""
+        data["timeline"] = [*data.get("timeline", []), entry]
+        if touched is not None:
+            data["updated_at"] = touched.isoformat()
+        cls._store(row, data)
+
     def transition(self, session_id: str, request: TransitionRequest) -> ActionResult:
         action = Action(request.action)
         now = _now()
@@ -308,12 +324,12 @@ class SessionActions:
                 data["close_summary"] = request.close_summary.strip()
                 data["due_at"] = None
                 detail.update(outcome=request.outcome, summary=request.close_summary.strip())
-            data["timeline"] = [
-                *data.get("timeline", []),
+            self._store_with_event(
+                row,
+                data,
                 _entry(self.me, ACTION_EVENTS[action], now, **detail),
-            ]
-            data["updated_at"] = now.isoformat()
-            self._store(row, data)
+                touched=now,
+            )
             payload: dict[str, Any] = {
                 "session_id": session_id,
                 "action": action.value,
@@ -354,8 +370,9 @@ class SessionActions:
             data["assignee_id"] = request.to_agent_id
             if request.to_team_id:
                 data["team_id"] = request.to_team_id
-            data["timeline"] = [
-                *data.get("timeline", []),
+            self._store_with_event(
+                row,
+                data,
                 _entry(
                     self.me,
                     "transferred",
@@ -367,9 +384,8 @@ class SessionActions:
                     to_team_name=request.to_name if request.to_team_id else None,
                     reason=reason,
                 ),
-            ]
-            data["updated_at"] = now.isoformat()
-            self._store(row, data)
+                touched=now,
+            )
             mutation_id = _enqueue(
                 db,
                 "session",
@@ -402,8 +418,9 @@ class SessionActions:
             data = dict(row.data)
             data["state"] = SessionState.ASSIGNED.value
             data["assignee_id"] = request.to_agent_id
-            data["timeline"] = [
-                *data.get("timeline", []),
+            self._store_with_event(
+                row,
+                data,
                 _entry(
                     self.me,
                     "reassigned",
@@ -413,9 +430,8 @@ class SessionActions:
                     to=request.to_name,
                     reason=reason,
                 ),
-            ]
-            data["updated_at"] = now.isoformat()
-            self._store(row, data)
+                touched=now,
+            )
             mutation_id = _enqueue(
                 db,
                 "session",
@@ -544,11 +560,12 @@ class SessionActions:
         with self.store.begin() as db:
             row, _session = self._load(db, session_id)
             data = dict(row.data)
-            data["timeline"] = [
-                *data.get("timeline", []),
+            self._store_with_event(
+                row,
+                data,
                 _entry(self.me, "revealed", now, field=field),
-            ]
-            self._store(row, data)
+                touched=None,
+            )
             mutation_id = _enqueue(
                 db,
                 "session",

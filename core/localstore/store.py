@@ -26,26 +26,6 @@ HORIZON = "horizon_seq"
 """The server's tombstone horizon as of the last applied page (see ``sync.client.changes``)."""
 LAST_SYNC = "last_sync_at"
 
-_KNOWLEDGE_COLUMNS = (
-    "id",
-    "title",
-    "answer",
-    "category",
-    "issuing_unit",
-    "kind",
-    "keywords",
-    "scope",
-    "region",
-    "matter_code",
-    "department",
-    "service_type",
-    "effective_date",
-    "expiry_date",
-    "version",
-    "review_state",
-    "source",
-)
-
 
 @dataclass(frozen=True)
 class OutboxItem:
@@ -417,7 +397,7 @@ class LocalStore:
 
 
 def _knowledge(row: lm.Knowledge) -> KnowledgeEntry:
-    return KnowledgeEntry(**{c: getattr(row, c) for c in _KNOWLEDGE_COLUMNS})
+    return KnowledgeEntry(**{c: getattr(row, c) for c in knowledge_index.COLUMNS})
 
 
 def _refusal_text(reason: str | None, payload: dict[str, Any]) -> str:

@@ -44,25 +44,7 @@ PENDING_KEY = "search_index_unmerged"
 GENERATION_KEY = "knowledge_generation"
 """Bumped by every change of the entries, so that readers can cache what they derive."""
 
-COLUMNS = (
-    "id",
-    "title",
-    "answer",
-    "category",
-    "issuing_unit",
-    "kind",
-    "keywords",
-    "scope",
-    "region",
-    "matter_code",
-    "department",
-    "service_type",
-    "effective_date",
-    "expiry_date",
-    "version",
-    "review_state",
-    "source",
-)
+COLUMNS = tuple(f.name for f in dataclasses.fields(KnowledgeEntry))
 """Columns of the ``knowledge`` table besides ``rowid``, in the wire order."""
 
 # Columns the pieces are derived from (what a delete must re-derive).

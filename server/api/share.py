@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session as DbSession
 
-from core.enums import Role
+from core.session_rules import leads_team
 from server import models as m
 from server.api.deps import get_db, get_settings
 from server.auth import CurrentUser, current_user
@@ -98,9 +98,7 @@ def revoke_share(
             db,
             link_id,
             user.id,
-            is_lead_of_team=lambda team_id: (
-                user.role is Role.ADMIN or (user.role is Role.LEAD and user.team_id == team_id)
-            ),
+            is_lead_of_team=lambda team_id: leads_team(user.actor, team_id),
         )
     except share.ShareError as exc:
         db.rollback()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from core.enums import Role
 from core.rectifications import RectificationError, clean_texts, missing_for_close
+from core.session_rules import leads_team
 from core.session_timeline import when_text
 from server import models as m
 from server.auth import CurrentUser
@@ -127,7 +128,7 @@ def team_views(db: DbSession, team_id: str) -> list[RectificationView]:
 
 def visible(view: RectificationView, user: CurrentUser) -> bool:
     """A rectification is the lead's record: its team's leads and admins see it."""
-    return user.role is Role.ADMIN or (user.role is Role.LEAD and user.team_id == view.row.team_id)
+    return leads_team(user.actor, view.row.team_id)
 
 
 EXTRA_LOADERS[KIND] = (load_views, wire)

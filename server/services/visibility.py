@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, or_, true
 
 from core.enums import Role, SessionState
+from core.session_rules import leads_team
 from server.auth import CurrentUser
 from server.models import ChangeLog, Session
 
@@ -16,9 +17,7 @@ SESSION_KINDS = frozenset(
 def session_visible(session: Session, user: CurrentUser) -> bool:
     """A session is visible to its assignee, to its team's leads, and to the team's
     agents while it waits in the team's queue; admins see every session."""
-    if user.role is Role.ADMIN:
-        return True
-    if user.role is Role.LEAD and session.team_id == user.team_id:
+    if leads_team(user.actor, session.team_id):
         return True
     if session.assignee_id == user.id:
         return True
