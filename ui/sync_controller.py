@@ -71,15 +71,8 @@ class SyncController(QObject):
 
     def start(self) -> None:
         """Show what the cache remembers, then sync at once."""
-        spawn(self._start())
-
-    async def _start(self) -> None:
-        # Read on the database worker: the GUI thread never waits on the cache.
-        store = self.account.store
-        last = await self.workers.on_db(store.get_meta, LAST_SYNC)
-        pending = await self.workers.on_db(store.outbox_size)
-        if self._stopped:
-            return
+        last = self.account.store.get_meta(LAST_SYNC)
+        pending = self.account.store.outbox_size()
         self._set_state(
             self.scheduler.restore(datetime.fromisoformat(last) if last else None, pending)
         )
