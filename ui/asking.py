@@ -111,7 +111,12 @@ def ask_yes_no(
         ],
     )
     outer: asyncio.Future[bool] = asyncio.get_event_loop().create_future()
-    inner.add_done_callback(lambda f: outer.done() or outer.set_result(f.result() == 0))
+
+    def settle(done: asyncio.Future[int | None]) -> None:
+        if not outer.done():
+            outer.set_result(done.result() == 0)
+
+    inner.add_done_callback(settle)
     return outer
 
 
