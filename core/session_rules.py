@@ -7,11 +7,12 @@ is legal in the client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
+from core.calendar import WorkCalendar, escalation_deadline
 from core.enums import Outcome, Role, SessionState
 
 S = SessionState
@@ -44,6 +45,23 @@ _ACTION_LABELS = {
     Action.CALLBACK: "待回电",
     Action.CLOSE: "办结",
 }
+
+ACTION_EVENTS: dict[Action, str] = {
+    Action.ASSIGN: "assigned",
+    Action.ACCEPT: "accepted",
+    Action.START: "started",
+    Action.HOLD: "held",
+    Action.RESUME: "resumed",
+    Action.ESCALATE: "escalated",
+    Action.CALLBACK: "callback",
+    Action.CLOSE: "closed",
+}
+"""The timeline event each state-machine action writes."""
+
+COMPLEXITIES = ("simple", "complex")
+"""转办 matter types of the "1515" rule (words in ``core.session_timeline``)."""
+MAX_CLOSE_SUMMARY = 2000
+CALLBACK_PAST_SLACK = timedelta(minutes=1)
 
 _OPEN_WORKING = frozenset({S.ACTIVE, S.ON_HOLD, S.ESCALATED, S.CALLBACK_PENDING})
 
@@ -224,3 +242,138 @@ def available_actions(session: SessionLike, actor: Actor) -> list[Action]:
 def leads_team(actor: Actor, team_id: str | None) -> bool:
     """Whether ``actor`` leads ``team_id`` (admins lead every team)."""
     return actor.role is Role.ADMIN or (actor.role is Role.LEAD and actor.team_id == team_id)
+
+
+@dataclass(frozen=True)
+class TransitionEffect:
+    """What a legal transition does to a session, the same on the client and the server.
+
+    ``fields`` are the session attributes to set (datetimes as ``datetime``,
+    ``escalation`` as its wire dict); ``event``/``detail`` the timeline entry to add.
+    """
+
+    target: SessionState
+    fields: dict[str, Any] = field(default_factory=dict)
+    event: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _iso(value: datetime) -> str:
+    return value.replace(microsecond=0).isoformat()
+
+
+def transition_effect(
+    session: SessionLike,
+    action: Action | str,
+    actor: Actor,
+    *,
+    acted_at: datetime,
+    now: datetime,
+    calendar: WorkCalendar,
+    reason: str = "",
+    outcome: str | None = None,
+    close_summary: str = "",
+    department: str = "",
+    complexity: str = "simple",
+    due_at: datetime | None = None,
+    callback_working_days: int = 1,
+) -> TransitionEffect:
+    """Check a transition and work out its whole effect (DESIGN.md §5).
+
+    Args:
+        session: The session as it is now (also ``escalation``, ``assigned_at`` and
+            ``accepted_at`` are read when present).
+        acted_at: When the person acted (an offline action: when it was queued);
+            deadlines run from it.
+        now: The time written as the moment of the change.
+        calendar: The working-day calendar the "1515" and callback deadlines use.
+        due_at: For 待回电, the chosen callback time (default: ``callback_working_days``
+            working days on).
+
+    Raises:
+        RuleViolation: the move is not legal, or something it needs is missing.
+    """
+    action = Action(action)
+    reason = (reason or "").strip()
+    fields: dict[str, Any] = {}
+    detail: dict[str, Any] = {"reason": reason or None}
+    if action is Action.ESCALATE:
+        department = (department or "").strip()
+        if not department:
+            raise RuleViolation("department_required", "转办需要选择承办部门")
+        if complexity not in COMPLEXITIES:
+            raise RuleViolation("bad_complexity", "转办的事项类型应为简单或复杂")
+        contact = calendar.add_working_days(acted_at, 1)
+        answer = escalation_deadline(calendar, acted_at, complexity)
+        due_at = answer.at_end_of_day()
+        escalation = {
+            "department": department,
+            "reason": reason,
+            "complexity": complexity,
+            "contact_due_at": contact.at_end_of_day().isoformat(),
+            "due_at": due_at.isoformat(),
+            "provisional": answer.provisional or contact.provisional,
+            "escalated_at": _iso(acted_at),
+        }
+        fields.update(escalation=escalation, due_at=due_at)
+        detail.update(
+            department=department,
+            complexity=complexity,
+            due_at=escalation["due_at"],
+            contact_due_at=escalation["contact_due_at"],
+        )
+    elif action is Action.CALLBACK:
+        if due_at is None:
+            due_at = calendar.add_working_days(acted_at, callback_working_days).at_end_of_day()
+        elif due_at < acted_at - CALLBACK_PAST_SLACK:
+            raise RuleViolation("bad_due", "回电期限不能早于操作时间")
+        fields.update(callback_due_at=due_at, due_at=due_at)
+        detail["due_at"] = due_at.isoformat()
+    else:
+        due_at = None
+    target = check_transition(session, action, actor, reason=reason, outcome=outcome, due_at=due_at)
+    if action is Action.ACCEPT:
+        fields["assignee_id"] = actor.id
+        fields["assigned_at"] = getattr(session, "assigned_at", None) or now
+        fields["accepted_at"] = getattr(session, "accepted_at", None) or now
+    elif action is Action.START:
+        escalation_now = getattr(session, "escalation", None)
+        if _state(session) is S.ESCALATED and escalation_now:
+            fields["escalation"] = {**escalation_now, "answered_at": _iso(now)}
+        fields["due_at"] = None
+    elif action is Action.CLOSE:
+        summary = (close_summary or "").strip()
+        if len(summary) > MAX_CLOSE_SUMMARY:
+            raise RuleViolation("too_long", f"办结摘要过长（最多 {MAX_CLOSE_SUMMARY} 字）")
+        fields.update(closed_at=now, outcome=outcome, close_summary=summary, due_at=None)
+        detail.update(outcome=outcome, summary=summary[:200] or None)
+    fields["state"] = target.value
+    return TransitionEffect(target, fields, ACTION_EVENTS[action], detail)
+
+
+def check_note(
+    *,
+    visible: bool,
+    held_until: datetime | None,
+    closed_at: datetime | None,
+    written_at: datetime,
+) -> None:
+    """Check a note (备注) on a session (DESIGN.md §4).
+
+    Anyone who may see the session may add one; so may someone who held it when the
+    note was written (an offline note on a session reassigned meanwhile is kept). A
+    closed session takes no new notes, only those written before it closed.
+
+    Args:
+        visible: Whether the author may see the session now.
+        held_until: When the session was last taken from the author, if it ever was.
+        closed_at: When the session was closed, if it is.
+        written_at: When the note was written (queued).
+
+    Raises:
+        RuleViolation: ``forbidden`` or ``closed``, with the reason in words.
+    """
+    if not visible and (held_until is None or written_at > held_until):
+        raise RuleViolation("forbidden", "您无权在该会话上添加备注")
+    if closed_at is not None and written_at > closed_at:
+        raise RuleViolation("closed", "该会话已办结，不能再添加备注")

@@ -13,19 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from core.enums import EVALUATION_LABELS, Channel, Outcome
-from core.session_rules import Action
-
-ACTION_EVENTS: dict[Action, str] = {
-    Action.ASSIGN: "assigned",
-    Action.ACCEPT: "accepted",
-    Action.START: "started",
-    Action.HOLD: "held",
-    Action.RESUME: "resumed",
-    Action.ESCALATE: "escalated",
-    Action.CALLBACK: "callback",
-    Action.CLOSE: "closed",
-}
-"""The timeline event each state-machine action writes."""
+from core.session_rules import ACTION_EVENTS as ACTION_EVENTS  # defined with the rules
 
 EVENT_LABELS: dict[str, str] = {
     "created": "创建",

@@ -165,10 +165,13 @@ class SessionNote(Base):
 
 
 class Evaluation(Base):
+    """好差评: at most one per session (the unique index is the guarantee)."""
+
     __tablename__ = "evaluations"
+    __table_args__ = (Index("uq_evaluations_session_id", "session_id", unique=True),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime)
@@ -198,6 +201,8 @@ class AppliedMutation(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of (user, kind, op, target, payload): a resend must match it."""
     applied_at: Mapped[datetime] = mapped_column(DateTime)
 
 
@@ -305,6 +310,8 @@ class WalkthroughRun(Base):
     walkthrough_id: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rev: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The number of the last save; a save based on another number is stale."""
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     updated_by: Mapped[int | None] = mapped_column(Integer)
 
@@ -346,6 +353,10 @@ class Rectification(Base):
     """差评整改: the follow-up a rating of 1-2 opens, with a deadline in working days."""
 
     __tablename__ = "rectifications"
+    __table_args__ = (
+        # One rectification per evaluation, however many copies of a rating race in.
+        Index("uq_rectifications_evaluation_id", "evaluation_id", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)

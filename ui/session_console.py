@@ -29,6 +29,7 @@ from core.localstore.session_actions import (
     TransferRequest,
     TransitionRequest,
 )
+from core.protocol import ProtocolError
 from core.session_rules import Action
 from sync.account import Account
 from sync.connectivity import ConnState
@@ -207,9 +208,13 @@ class SessionConsole(QObject):
             team_id=self.me.team_id,
         )
         async with self.lock:
-            _note_id, changes = await self.workers.on_db(
-                self.account.store.add_note, session_id, text, author
-            )
+            try:
+                _note_id, changes = await self.workers.on_db(
+                    self.account.store.add_note, session_id, text, author
+                )
+            except ProtocolError as exc:
+                self.pane.show_message(exc.reason, error=True)
+                return
             self.pane.clear_note_editor()
             await self.refresh(changes)
         await self.sync.local_change()

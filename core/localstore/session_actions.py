@@ -26,19 +26,36 @@ from core.entities import Evaluation, Session
 from core.enums import EVALUATION_LABELS, Role, SessionState
 from core.localstore import models as lm
 from core.localstore.changes import Changes
-from core.localstore.store import LocalStore, _enqueue
+from core.localstore.store import LocalStore, enqueue_payload
+from core.protocol import (
+    EvaluationCreate,
+    Payload,
+    ProtocolError,
+    SessionCreate,
+    SessionReassign,
+    SessionReveal,
+    SessionTransfer,
+    SessionTransition,
+)
 from core.session_rules import (
     Action,
     Actor,
     RuleViolation,
     check_reassign,
     check_transfer,
-    check_transition,
+    transition_effect,
 )
-from core.session_timeline import ACTION_EVENTS, COMPLEXITY_LABELS
 from core.validation import normalize_phone, validate_new_session
 
 TEAMS_KEY = "teams"
+
+
+def _queue(db: DbSession, payload: Payload) -> str:
+    """Queue a payload, checked as the server will check it."""
+    try:
+        return enqueue_payload(db, payload)
+    except ProtocolError as exc:
+        raise ActionError(exc.reason, {exc.field: exc.reason}) from None
 
 
 class ActionError(Exception):
@@ -258,96 +275,54 @@ class SessionActions:
         cls._store(row, data)
 
     def transition(self, session_id: str, request: TransitionRequest) -> ActionResult:
+        """接入 / 开始 / … / 办结: the effect is :func:`core.session_rules.transition_effect`,
+        the same function the server applies when the action arrives."""
         action = Action(request.action)
         now = _now()
-        due_at: datetime | None = None
-        escalation: dict[str, Any] | None = None
-        reason = request.reason.strip()
-        if action is Action.ESCALATE:
-            if not request.department.strip():
-                raise ActionError("转办需要选择承办部门")
-            if request.complexity not in COMPLEXITY_LABELS:
-                raise ActionError("转办的事项类型应为简单或复杂")
-            deadlines = self.escalation_deadlines(now, request.complexity)
-            due_at = deadlines.answer.at_end_of_day()
-            escalation = {
-                "department": request.department.strip(),
-                "reason": reason,
-                "complexity": request.complexity,
-                "contact_due_at": deadlines.contact.at_end_of_day().isoformat(),
-                "due_at": due_at.isoformat(),
-                "provisional": deadlines.provisional,
-                "escalated_at": now.isoformat(),
-            }
-        elif action is Action.CALLBACK:
-            due_at = request.due_at or self.default_callback_due(now)
-            if due_at < now:
-                raise ActionError("回电期限不能早于现在")
+        calendar = self.calendar()
         with self.store.begin() as db:
             row, session = self._load(db, session_id)
             try:
-                target = check_transition(
+                effect = transition_effect(
                     session,
                     action,
                     self.me.actor,
-                    reason=reason,
+                    acted_at=now,
+                    now=now,
+                    calendar=calendar,
+                    reason=request.reason,
                     outcome=request.outcome,
-                    due_at=due_at,
+                    close_summary=request.close_summary,
+                    department=request.department,
+                    complexity=request.complexity,
+                    due_at=request.due_at if action is Action.CALLBACK else None,
                 )
             except RuleViolation as exc:
                 raise ActionError(exc.message) from None
             data = dict(row.data)
-            data["state"] = target.value
-            detail: dict[str, Any] = {"reason": reason}
-            if action is Action.ACCEPT:
-                data["assignee_id"] = self.me.id
-                data["accepted_at"] = data.get("accepted_at") or now.isoformat()
-                data["assigned_at"] = data.get("assigned_at") or now.isoformat()
-            elif action is Action.START:
-                data["due_at"] = None
-            elif action is Action.ESCALATE:
-                assert escalation is not None
-                data["escalation"] = escalation
-                data["due_at"] = escalation["due_at"]
-                detail.update(
-                    department=escalation["department"],
-                    complexity=escalation["complexity"],
-                    due_at=escalation["due_at"],
-                )
-            elif action is Action.CALLBACK:
-                assert due_at is not None
-                data["callback_due_at"] = data["due_at"] = due_at.isoformat()
-                detail["due_at"] = due_at.isoformat()
-            elif action is Action.CLOSE:
-                data["closed_at"] = now.isoformat()
-                data["outcome"] = request.outcome
-                data["close_summary"] = request.close_summary.strip()
-                data["due_at"] = None
-                detail.update(outcome=request.outcome, summary=request.close_summary.strip())
+            for name, value in effect.fields.items():
+                data[name] = value.isoformat() if isinstance(value, datetime) else value
             self._store_with_event(
                 row,
                 data,
-                _entry(self.me, ACTION_EVENTS[action], now, **detail),
+                _entry(self.me, effect.event, now, **effect.detail),
                 touched=now,
             )
-            payload: dict[str, Any] = {
-                "session_id": session_id,
-                "action": action.value,
-                "to": target.value,
-                "reason": reason,
-            }
-            if action is Action.ESCALATE:
-                assert escalation is not None
-                payload.update(
-                    department=escalation["department"],
-                    complexity=escalation["complexity"],
-                    due_at=escalation["due_at"],
-                )
-            elif action is Action.CALLBACK:
-                payload["due_at"] = data["due_at"]
-            elif action is Action.CLOSE:
-                payload.update(outcome=request.outcome, close_summary=data["close_summary"])
-            mutation_id = _enqueue(db, "session", "transition", session_id, payload)
+            due = effect.fields.get("due_at")
+            mutation_id = _queue(
+                db,
+                SessionTransition(
+                    session_id=session_id,
+                    action=action.value,
+                    to=effect.target.value,
+                    reason=request.reason.strip(),
+                    outcome=request.outcome if action is Action.CLOSE else None,
+                    close_summary=str(effect.fields.get("close_summary") or ""),
+                    department=request.department.strip() if action is Action.ESCALATE else "",
+                    complexity=request.complexity if action is Action.ESCALATE else "simple",
+                    due_at=due if action in (Action.ESCALATE, Action.CALLBACK) else None,
+                ),
+            )
         return self._result(session_id, mutation_id)
 
     def transfer(self, session_id: str, request: TransferRequest) -> ActionResult:
@@ -386,17 +361,14 @@ class SessionActions:
                 ),
                 touched=now,
             )
-            mutation_id = _enqueue(
+            mutation_id = _queue(
                 db,
-                "session",
-                "transfer",
-                session_id,
-                {
-                    "session_id": session_id,
-                    "to_agent_id": request.to_agent_id,
-                    "to_team_id": request.to_team_id,
-                    "reason": reason,
-                },
+                SessionTransfer(
+                    session_id=session_id,
+                    to_agent_id=request.to_agent_id,
+                    to_team_id=request.to_team_id,
+                    reason=reason,
+                ),
             )
         return self._result(session_id, mutation_id)
 
@@ -432,17 +404,14 @@ class SessionActions:
                 ),
                 touched=now,
             )
-            mutation_id = _enqueue(
+            mutation_id = _queue(
                 db,
-                "session",
-                "reassign",
-                session_id,
-                {
-                    "session_id": session_id,
-                    "to_agent_id": request.to_agent_id,
-                    "expected_assignee_id": request.expected_assignee_id,
-                    "reason": reason,
-                },
+                SessionReassign(
+                    session_id=session_id,
+                    to_agent_id=request.to_agent_id,
+                    expected_assignee_id=request.expected_assignee_id,
+                    reason=reason,
+                ),
             )
         return self._result(session_id, mutation_id)
 
@@ -490,17 +459,19 @@ class SessionActions:
             row = lm.Session(id=session_id, created_at=now, data=data)
             self._store(row, data)
             db.add(row)
-            mutation_id = _enqueue(
+            mutation_id = _queue(
                 db,
-                "session",
-                "create",
-                session_id,
-                {
-                    **request.fields(),
-                    "session_id": session_id,
-                    "matter_code": request.matter_code or None,
-                    "take": take,
-                },
+                SessionCreate(
+                    session_id=session_id,
+                    service_type=request.service_type,
+                    channel=request.channel,
+                    summary=request.summary,
+                    caller_name=request.caller_name,
+                    caller_phone=request.caller_phone,
+                    caller_id_number=request.caller_id_number,
+                    matter_code=request.matter_code or None,
+                    take=take,
+                ),
             )
         return self._result(session_id, mutation_id)
 
@@ -538,17 +509,14 @@ class SessionActions:
                     pending=True,
                 )
             )
-            mutation_id = _enqueue(
+            mutation_id = _queue(
                 db,
-                "evaluation",
-                "create",
-                evaluation_id,
-                {
-                    "evaluation_id": evaluation_id,
-                    "session_id": session_id,
-                    "score": request.score,
-                    "comment": comment,
-                },
+                EvaluationCreate(
+                    evaluation_id=evaluation_id,
+                    session_id=session_id,
+                    score=request.score,
+                    comment=comment,
+                ),
             )
         result = self._result(session_id, mutation_id)
         result.changes.touch("evaluation", session_id)
@@ -566,13 +534,7 @@ class SessionActions:
                 _entry(self.me, "revealed", now, field=field),
                 touched=None,
             )
-            mutation_id = _enqueue(
-                db,
-                "session",
-                "reveal",
-                session_id,
-                {"session_id": session_id, "field": field},
-            )
+            mutation_id = _queue(db, SessionReveal(session_id=session_id, field=field))
         return self._result(session_id, mutation_id)
 
     @staticmethod

@@ -19,6 +19,7 @@ from core.entities import Agent, KnowledgeEntry, MatterGuide, Session, SessionNo
 from core.localstore import models as lm
 from core.localstore.changes import Changes
 from core.masking import mask_text
+from core.protocol import FeedbackCreate, NoteCreate, Payload, RecordKind, wire
 from core.search import index as knowledge_index
 
 CURSOR = "cursor"
@@ -114,22 +115,23 @@ class LocalStore:
                 # A record with unsent local actions keeps its local state, even against
                 # a tombstone; the push's answer brings the server's record (or its
                 # removal) once those actions are confirmed or refused.
-                if entity_id in pending and kind != "knowledge_entry":
+                if entity_id in pending and kind != RecordKind.KNOWLEDGE_ENTRY:
                     continue
                 if change.get("deleted") or data is None:
-                    if kind == "knowledge_entry":
+                    if kind == RecordKind.KNOWLEDGE_ENTRY:
                         knowledge_deleted.append(entity_id)
                     else:
                         _delete_record(db, kind, entity_id)
                     result.touch(kind)
                     continue
-                if kind == "knowledge_entry":
+                if kind == RecordKind.KNOWLEDGE_ENTRY:
                     knowledge_rows.append(data)
                     result.touch(kind)
                     continue
                 _upsert_record(db, kind, data)
                 result.touch(
-                    kind, data.get("session_id") or (data["id"] if kind == "session" else None)
+                    kind,
+                    data.get("session_id") or (data["id"] if kind == RecordKind.SESSION else None),
                 )
             if knowledge_deleted:
                 self._delete_knowledge(db, knowledge_deleted)
@@ -261,7 +263,9 @@ class LocalStore:
                         pass
                     else:
                         _upsert_record(db, kind, data)
-                    parent = (data or {}).get("session_id") or (rid if kind == "session" else None)
+                    parent = (data or {}).get("session_id") or (
+                        rid if kind == RecordKind.SESSION else None
+                    )
                     changes.touch(kind, parent)
                 changes.touch(row.kind, row.target_id)
         return changes
@@ -302,13 +306,7 @@ class LocalStore:
                     pending=True,
                 )
             )
-            _enqueue(
-                db,
-                "session_note",
-                "create",
-                note_id,
-                {"note_id": note_id, "session_id": session_id, "text": text},
-            )
+            enqueue_payload(db, NoteCreate(note_id=note_id, session_id=session_id, text=text))
         changes = Changes()
         changes.touch("session_note", session_id)
         return note_id, changes
@@ -316,12 +314,8 @@ class LocalStore:
     def add_knowledge_feedback(self, entry_id: str | None, kind: str, text: str) -> str:
         feedback_id = str(uuid.uuid4())
         with self._sessions.begin() as db:
-            _enqueue(
-                db,
-                "knowledge_feedback",
-                "create",
-                feedback_id,
-                {"feedback_id": feedback_id, "entry_id": entry_id, "kind": kind, "text": text},
+            enqueue_payload(
+                db, FeedbackCreate(feedback_id=feedback_id, entry_id=entry_id, kind=kind, text=text)
             )
         return feedback_id
 
@@ -419,6 +413,16 @@ def _set_meta(db: DbSession, key: str, value: str) -> None:
     db.execute(stmt.on_conflict_do_update(index_elements=[lm.Meta.key], set_={"value": value}))
 
 
+def enqueue_payload(db: DbSession, payload: Payload) -> str:
+    """Queue one action built from its protocol type (:mod:`core.protocol`), checked
+    as the server will check it; returns its mutation id.
+
+    Raises:
+        ProtocolError: the action would be refused; nothing is queued.
+    """
+    return _enqueue(db, payload.KIND, payload.OP, payload.target_id(), wire(payload))
+
+
 def _enqueue(
     db: DbSession, kind: str, op: str, target_id: str | None, payload: dict[str, Any]
 ) -> str:
@@ -439,13 +443,13 @@ def _enqueue(
 
 
 def _delete_record(db: DbSession, kind: str, entity_id: str) -> None:
-    if kind == "matter_guide":
+    if kind == RecordKind.MATTER_GUIDE:
         db.execute(delete(lm.Matter).where(lm.Matter.code == entity_id))
-    elif kind == "calendar":
+    elif kind == RecordKind.CALENDAR:
         db.execute(delete(lm.CalendarYear).where(lm.CalendarYear.year == int(entity_id)))
-    elif kind == "agent":
+    elif kind == RecordKind.AGENT:
         db.execute(delete(lm.Agent).where(lm.Agent.id == int(entity_id)))
-    elif kind == "session":
+    elif kind == RecordKind.SESSION:
         db.execute(delete(lm.Session).where(lm.Session.id == entity_id))
         db.execute(
             delete(lm.SessionNote).where(
@@ -454,26 +458,26 @@ def _delete_record(db: DbSession, kind: str, entity_id: str) -> None:
         )
         db.execute(delete(lm.Evaluation).where(lm.Evaluation.session_id == entity_id))
         db.execute(delete(lm.Record).where(lm.Record.parent_id == entity_id))
-    elif kind == "session_note":
+    elif kind == RecordKind.SESSION_NOTE:
         db.execute(delete(lm.SessionNote).where(lm.SessionNote.id == entity_id))
-    elif kind == "evaluation":
+    elif kind == RecordKind.EVALUATION:
         db.execute(delete(lm.Evaluation).where(lm.Evaluation.id == entity_id))
-    elif kind == "knowledge_entry":
+    elif kind == RecordKind.KNOWLEDGE_ENTRY:
         knowledge_index.delete_entries(db, [entity_id])
     else:
         db.execute(delete(lm.Record).where(lm.Record.kind == kind, lm.Record.id == entity_id))
 
 
 def _upsert_record(db: DbSession, kind: str, data: dict[str, Any], *, force: bool = False) -> None:
-    if kind == "matter_guide":
+    if kind == RecordKind.MATTER_GUIDE:
         db.merge(
             lm.Matter(
                 code=data["code"], name=data["name"], department=data["department"], data=data
             )
         )
-    elif kind == "calendar":
+    elif kind == RecordKind.CALENDAR:
         db.merge(lm.CalendarYear(year=int(data["year"]), data=data))
-    elif kind == "agent":
+    elif kind == RecordKind.AGENT:
         db.merge(
             lm.Agent(
                 id=int(data["id"]),
@@ -482,7 +486,7 @@ def _upsert_record(db: DbSession, kind: str, data: dict[str, Any], *, force: boo
                 data=data,
             )
         )
-    elif kind == "session":
+    elif kind == RecordKind.SESSION:
         s = Session.from_wire(data)
         db.merge(
             lm.Session(
@@ -496,18 +500,18 @@ def _upsert_record(db: DbSession, kind: str, data: dict[str, Any], *, force: boo
                 local=False,
             )
         )
-    elif kind == "session_note":
+    elif kind == RecordKind.SESSION_NOTE:
         n = SessionNote.from_wire(data)
         db.merge(
             lm.SessionNote(
                 id=n.id, session_id=n.session_id, created_at=n.created_at, data=data, pending=False
             )
         )
-    elif kind == "evaluation":
+    elif kind == RecordKind.EVALUATION:
         db.merge(
             lm.Evaluation(id=data["id"], session_id=data["session_id"], data=data, pending=False)
         )
-    elif kind == "knowledge_entry":
+    elif kind == RecordKind.KNOWLEDGE_ENTRY:
         knowledge_index.upsert_entries(db, [data])
     else:
         db.merge(
@@ -526,21 +530,21 @@ def _confirm_local(
     db: DbSession, kind: str, payload: dict[str, Any], target_id: str | None, ok: bool
 ) -> None:
     """Clear the 'pending' mark of a local record once the server has answered."""
-    if kind == "session_note" and target_id:
+    if kind == RecordKind.SESSION_NOTE and target_id:
         row = db.get(lm.SessionNote, target_id)
         if row is not None:
             if ok:
                 row.pending = False
             else:
                 db.delete(row)
-    elif kind == "evaluation" and target_id:
+    elif kind == RecordKind.EVALUATION and target_id:
         row2 = db.get(lm.Evaluation, target_id)
         if row2 is not None:
             if ok:
                 row2.pending = False
             else:
                 db.delete(row2)
-    elif kind == "session" and target_id:
+    elif kind == RecordKind.SESSION and target_id:
         still = db.scalar(
             select(func.count()).select_from(lm.Outbox).where(lm.Outbox.target_id == target_id)
         )

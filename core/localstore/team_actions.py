@@ -21,7 +21,15 @@ from core.board import AgentFacts, Board, build_board
 from core.entities import Agent
 from core.localstore import models as lm
 from core.localstore.changes import Changes
-from core.localstore.store import LocalStore, _enqueue
+from core.localstore.store import LocalStore, enqueue_payload
+from core.protocol import (
+    Payload,
+    ProtocolError,
+    RecordKind,
+    RectificationAssign,
+    RectificationClose,
+    RectificationRecord,
+)
 from core.rectifications import (
     Rectification,
     RectificationError,
@@ -29,7 +37,7 @@ from core.rectifications import (
     missing_for_close,
 )
 
-KIND = "rectification"
+KIND = RecordKind.RECTIFICATION
 
 
 class TeamActionError(Exception):
@@ -117,7 +125,7 @@ class TeamActions:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _update(self, rectification_id: str, op: str, payload: dict[str, Any], **local: Any) -> str:
+    def _update(self, rectification_id: str, payload: Payload, **local: Any) -> str:
         with self.store.begin() as db:
             row = db.get(lm.Record, (KIND, rectification_id))
             if row is None:
@@ -127,9 +135,10 @@ class TeamActions:
                 raise TeamActionError("该整改已办结，不能再修改")
             data = {**row.data, **local, "pending": True}
             row.data = data
-            return _enqueue(
-                db, KIND, op, rectification_id, {"rectification_id": rectification_id, **payload}
-            )
+            try:
+                return enqueue_payload(db, payload)
+            except ProtocolError as exc:
+                raise TeamActionError(exc.reason) from None
 
     def assign(
         self, rectification_id: str, assignee_id: int, expected_assignee_id: int | None
@@ -138,8 +147,11 @@ class TeamActions:
         state = "assigned"
         mutation_id = self._update(
             rectification_id,
-            "assign",
-            {"assignee_id": assignee_id, "expected_assignee_id": expected_assignee_id},
+            RectificationAssign(
+                rectification_id=rectification_id,
+                assignee_id=assignee_id,
+                expected_assignee_id=expected_assignee_id,
+            ),
             assignee_id=assignee_id,
             state=state,
         )
@@ -153,7 +165,11 @@ class TeamActions:
             raise TeamActionError(exc.message) from None
         if not any(clean.values()):
             raise TeamActionError("请填写核实情况、整改措施或整改结果")
-        mutation_id = self._update(rectification_id, "record", clean, **clean)
+        mutation_id = self._update(
+            rectification_id,
+            RectificationRecord(rectification_id=rectification_id, **clean),
+            **clean,
+        )
         return mutation_id, self._changes()
 
     def close(self, rectification_id: str, texts: dict[str, str]) -> tuple[str, Changes]:
@@ -167,8 +183,7 @@ class TeamActions:
             raise TeamActionError(f"办结整改前请填写：{'、'.join(missing)}")
         mutation_id = self._update(
             rectification_id,
-            "close",
-            clean,
+            RectificationClose(rectification_id=rectification_id, **clean),
             **clean,
             state="closed",
             closed_at=datetime.now().replace(microsecond=0).isoformat(),

@@ -21,12 +21,13 @@ from sqlalchemy.orm import sessionmaker
 
 from core.localstore import models as lm
 from core.localstore.changes import Changes
-from core.localstore.store import _enqueue
+from core.localstore.store import enqueue_payload
+from core.protocol import Op, RecordKind, WalkthroughRunSave
 from core.walkthrough import RunState, WalkthroughError
 
 SCRIPT_KIND = "walkthrough"
-RUN_KIND = "walkthrough_run"
-SAVE_OP = "save"
+RUN_KIND = RecordKind.WALKTHROUGH_RUN
+SAVE_OP = Op.SAVE
 
 _RUN_NAMESPACE = uuid.UUID("6f1d5f6e-3c0b-4a53-9d0e-8b2f1f7c2a10")
 
@@ -214,19 +215,16 @@ class WalkthroughStore:
             else:
                 row.data = data
                 row.parent_id = session_id
-            _enqueue(
+            enqueue_payload(
                 db,
-                RUN_KIND,
-                SAVE_OP,
-                run_id,
-                {
-                    "run_id": run_id,
-                    "session_id": session_id,
-                    "walkthrough_id": state.walkthrough_id,
-                    "version": state.version,
-                    "rev": rev,
-                    "state": state_dict,
-                },
+                WalkthroughRunSave(
+                    run_id=run_id,
+                    session_id=session_id,
+                    walkthrough_id=state.walkthrough_id,
+                    version=state.version,
+                    rev=rev,
+                    state=state_dict,
+                ),
             )
         return SavedRun(run_id, session_id, state, rev, saved_at, pending=True)
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from core.enums import Role
+from core.protocol import Op, ProtocolError, RecordKind, SessionReassign, parse_payload
 from server import models as m
 from server.api.deps import get_db
 from server.auth import CurrentUser, current_user, require_role
@@ -55,7 +56,14 @@ def reassign(
     if session is None:
         raise not_found("该会话不存在")
     try:
-        reassign_session(db, user, session, body.model_dump(), now=datetime.now())
+        payload = parse_payload(
+            RecordKind.SESSION, Op.REASSIGN, {**body.model_dump(), "session_id": session_id}
+        )
+    except ProtocolError as exc:
+        raise ApiError(422, "bad_request", exc.reason) from None
+    assert isinstance(payload, SessionReassign)
+    try:
+        reassign_session(db, user, session, payload, now=datetime.now())
     except Rejected as exc:
         db.rollback()
         raise ApiError(409, "rejected", exc.reason) from None

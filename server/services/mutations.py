@@ -8,9 +8,11 @@ Features register their handlers with :func:`handler`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from core.masking import mask_text
+from core.protocol import ProtocolError, parse_mutation
 from core.session_rules import RuleViolation
 from server import models as m
 from server.auth import CurrentUser
@@ -28,13 +31,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Mutation:
+    """A pushed mutation. As it arrives ``payload`` is the wire dict; handlers receive
+    it parsed (:func:`core.protocol.parse_mutation`): ``payload`` is then the typed
+    :class:`core.protocol.Payload`, ``created_at`` a naive local time, and ``raw`` the
+    payload as sent."""
+
     mutation_id: str
     kind: str
     op: str
     target_id: str | None
-    base_seq: int | None
-    payload: dict[str, Any]
-    created_at: datetime | None = None
+    base_seq: Any
+    payload: Any
+    created_at: Any = None
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class Rejected(Exception):
@@ -79,82 +88,215 @@ def _records(db: DbSession, user: CurrentUser, keys: list[tuple[str, str]]) -> l
 def apply_all(
     sessions: sessionmaker[DbSession], user: CurrentUser, mutations: list[Mutation]
 ) -> list[dict[str, Any]]:
-    """Apply in order; one answer per mutation."""
+    """Apply in order; one answer per mutation, whatever becomes of the others."""
     results = []
     for mutation in mutations:
         results.append(_apply_one(sessions, user, mutation))
     return results
 
 
+MALFORMED = "数据格式有误："
+FAILED = "服务器处理此操作时出错，操作未执行；请稍后重试，或联系管理员"
+REUSED = "该操作编号已被另一项操作使用，本操作未执行"
+
+
+def digest(user_id: int, kind: str, op: str, target_id: Any, payload: Any) -> str:
+    """What a mutation id was first used for: a resend must match it exactly."""
+    text = json.dumps(
+        {"user": user_id, "kind": kind, "op": op, "target": target_id, "payload": payload},
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _restore_keys(mutation: Mutation) -> list[tuple[str, str]]:
+    target = mutation.target_id
+    if isinstance(target, str) and 0 < len(target) <= 96 and mutation.kind in TARGET_KIND:
+        return [(TARGET_KIND[mutation.kind], target)]
+    return []
+
+
 def _apply_one(
     sessions: sessionmaker[DbSession], user: CurrentUser, mutation: Mutation
 ) -> dict[str, Any]:
     answer: dict[str, Any] = {"mutation_id": mutation.mutation_id, "reason": "", "records": []}
-    restore: list[tuple[str, str]] = []
-    if mutation.target_id and mutation.kind in TARGET_KIND:
-        restore = [(TARGET_KIND[mutation.kind], mutation.target_id)]
+    restore = _restore_keys(mutation)
+    raw = mutation.payload
+    fingerprint = digest(user.id, mutation.kind, mutation.op, mutation.target_id, raw)
     with sessions() as db:
         seen = db.get(m.AppliedMutation, mutation.mutation_id)
         if seen is not None:
-            _repeat(answer, seen)
-            answer["records"] = _records(db, user, restore)
+            _repeat(answer, seen, fingerprint)
+            answer["records"] = _safe_records(db, user, restore)
             return answer
+        try:
+            envelope = parse_mutation(
+                mutation.mutation_id,
+                mutation.kind,
+                mutation.op,
+                mutation.target_id,
+                mutation.base_seq,
+                mutation.created_at,
+                raw,
+            )
+        except ProtocolError as exc:
+            log.info("mutation %s refused: bad %s", mutation.mutation_id, exc.field)
+            return _refuse(db, user, mutation, answer, restore, fingerprint, MALFORMED + exc.reason)
+        parsed = replace(
+            mutation,
+            target_id=envelope.target_id,
+            base_seq=envelope.base_seq,
+            payload=envelope.payload,
+            created_at=envelope.created_at,
+            raw=dict(raw),
+        )
+        restore = _restore_keys(parsed)
         fn = HANDLERS.get((mutation.kind, mutation.op))
+        # Claim the mutation id first: a second copy racing this one stops here, on the
+        # one constraint that means "duplicate".
+        db.add(_seen(mutation, user, "applied", "", fingerprint))
+        try:
+            db.flush()
+        except IntegrityError:
+            db.rollback()
+            seen = db.get(m.AppliedMutation, mutation.mutation_id)
+            if seen is None:  # pragma: no cover - the constraint fired, so a row exists
+                return _refuse(db, user, mutation, answer, restore, fingerprint, FAILED)
+            _repeat(answer, seen, fingerprint)
+            answer["records"] = _safe_records(db, user, restore)
+            return answer
         try:
             if fn is None:
                 raise Rejected(f"服务器不支持此操作（{mutation.kind}/{mutation.op}）")
-            applied = fn(db, user, mutation)
-            db.add(_seen(mutation, user, "applied", ""))
+            applied = fn(db, user, parsed)
             db.commit()
-            answer["status"] = "applied"
-            # The target always goes back too: the client holds pulled rows of it while
-            # the action is queued, and relies on this answer for the server's version.
-            answer["records"] = _records(db, user, applied.records + restore)
-        except (Rejected, RuleViolation, KeyError, TypeError, ValueError) as exc:
+        except (Rejected, RuleViolation) as exc:
             db.rollback()
             if isinstance(exc, Rejected):
                 reason, status = exc.reason, exc.status
-            elif isinstance(exc, RuleViolation):
-                reason, status = exc.message, "rejected"
             else:
-                # A payload of the wrong shape would fail the same way on every resend:
-                # refuse it (remembered, so a resend is a duplicate) rather than answer
-                # 500 and block the client's queue behind it for ever.
-                log.warning("mutation %s has a malformed payload: %r", mutation.mutation_id, exc)
-                reason, status = "服务器无法处理此操作：数据格式有误", "rejected"
+                reason, status = exc.message, "rejected"
             log.info("mutation %s rejected: %s", mutation.mutation_id, mask_text(reason))
-            try:
-                db.add(_seen(mutation, user, status, reason))
-                db.commit()
-            except IntegrityError:
-                db.rollback()
-            answer["status"] = status
-            answer["reason"] = reason
-            answer["records"] = _records(db, user, restore)
-        except IntegrityError:
-            # Two copies of one mutation raced; the other one won.
+            return _refuse(db, user, mutation, answer, restore, fingerprint, reason, status)
+        except IntegrityError as exc:
+            # Another constraint than the mutation id's: an "at most one" that someone
+            # else filled first. Never "duplicate": this write did not happen.
             db.rollback()
-            answer["status"] = "duplicate"
-            seen = db.get(m.AppliedMutation, mutation.mutation_id)
-            if seen is not None:
-                _repeat(answer, seen)
-            answer["records"] = _records(db, user, restore)
+            reason = constraint_reason(exc)
+            log.info("mutation %s refused by a constraint: %s", mutation.mutation_id, reason)
+            return _refuse(db, user, mutation, answer, restore, fingerprint, reason)
+        except Exception:
+            # A fault in one handler must not answer 500 for the whole batch (the client
+            # would resend it for ever); logged without the payload.
+            db.rollback()
+            log.exception(
+                "mutation %s (%s/%s) failed in its handler",
+                mutation.mutation_id,
+                mutation.kind,
+                mutation.op,
+            )
+            return _refuse(db, user, mutation, answer, restore, fingerprint, FAILED)
+        answer["status"] = "applied"
+        # The target always goes back too: the client holds pulled rows of it while
+        # the action is queued, and relies on this answer for the server's version.
+        answer["records"] = _safe_records(db, user, applied.records + restore)
     return answer
 
 
-def _repeat(answer: dict[str, Any], seen: m.AppliedMutation) -> None:
-    """The answer to a mutation the server has seen before: ``duplicate`` when it was
-    applied, and the same refusal again when it was refused (the first answer may have
-    been lost; calling a refused write ``duplicate`` would tell the client it was saved)."""
+def _refuse(
+    db: DbSession,
+    user: CurrentUser,
+    mutation: Mutation,
+    answer: dict[str, Any],
+    restore: list[tuple[str, str]],
+    fingerprint: str,
+    reason: str,
+    status: str = "rejected",
+) -> dict[str, Any]:
+    """Answer a refusal and remember it, so a resend gets the same answer."""
+    try:
+        db.add(_seen(mutation, user, status, reason, fingerprint))
+        db.commit()
+    except IntegrityError:
+        # A copy of this mutation got in between; answer as that one was answered.
+        db.rollback()
+        seen = db.get(m.AppliedMutation, mutation.mutation_id)
+        if seen is not None:
+            _repeat(answer, seen, fingerprint)
+            answer["records"] = _safe_records(db, user, restore)
+            return answer
+    answer["status"] = status
+    answer["reason"] = reason
+    answer["records"] = _safe_records(db, user, restore)
+    return answer
+
+
+def _safe_records(
+    db: DbSession, user: CurrentUser, keys: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    try:
+        return _records(db, user, keys)
+    except Exception:  # the records are a courtesy; the answer itself must go back
+        db.rollback()
+        log.exception("records for a mutation answer could not be read")
+        return []
+
+
+def _repeat(answer: dict[str, Any], seen: m.AppliedMutation, fingerprint: str) -> None:
+    """The answer to a mutation id the server has seen before.
+
+    The same content again (a resend after a lost answer) is ``duplicate`` when it was
+    applied, and the same refusal when it was refused (calling a refused write
+    ``duplicate`` would tell the client it was saved). Other content under that id, or
+    another user, is refused, and nothing of the first use is told.
+    """
+    if seen.digest and seen.digest != fingerprint:
+        answer["status"] = "rejected"
+        answer["reason"] = REUSED
+        return
     answer["status"] = "duplicate" if seen.status == "applied" else seen.status
     answer["reason"] = seen.reason
 
 
-def _seen(mutation: Mutation, user: CurrentUser, status: str, reason: str) -> m.AppliedMutation:
+_CONSTRAINTS: list[tuple[tuple[str, ...], str]] = [
+    (("evaluations.session_id", "uq_evaluations_session_id"), "该会话已记录过评价，不能重复记录"),
+    (
+        ("rectifications.evaluation_id", "uq_rectifications_evaluation_id"),
+        "该评价已开启差评整改，不能重复开启",
+    ),
+    (("evaluations.id", "evaluations_pkey"), "评价编号已被使用，本评价未保存"),
+    (("session_notes.id", "session_notes_pkey"), "备注编号已被使用，本备注未保存"),
+    (
+        ("walkthrough_runs.id", "walkthrough_runs_pkey"),
+        "导办进度刚被另一次保存更新，本次保存未执行，请刷新后查看",
+    ),
+    (("sessions.id", "sessions_pkey"), "会话编号重复，未能新建，请重新填写"),
+    (("knowledge_feedback.id", "knowledge_feedback_pkey"), "反馈编号已被使用，本反馈未保存"),
+]
+
+
+def constraint_reason(exc: IntegrityError) -> str:
+    """The refusal, in words, for the constraint that refused a write."""
+    text = str(exc.orig)
+    for needles, reason in _CONSTRAINTS:
+        if any(n in text for n in needles):
+            return reason
+    if "FOREIGN KEY" in text.upper():
+        return "操作引用的记录不存在或已被删除，操作未执行"
+    return "操作与已有记录冲突，未执行；请刷新后查看"
+
+
+def _seen(
+    mutation: Mutation, user: CurrentUser, status: str, reason: str, fingerprint: str
+) -> m.AppliedMutation:
     return m.AppliedMutation(
         mutation_id=mutation.mutation_id,
         user_id=user.id,
         status=status,
         reason=reason,
+        digest=fingerprint,
         applied_at=datetime.now(),
     )

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import selectinload
 
+from core.protocol import RecordKind
 from server import models as m
 from server import serialize
 from server.auth import CurrentUser
@@ -26,31 +27,31 @@ def horizon(db: DbSession) -> int:
 
 def _load(db: DbSession, kind: str, ids: list[str]) -> dict[str, Any]:
     """Load the current rows of one kind, keyed by their id as text."""
-    if kind == "knowledge_entry":
+    if kind == RecordKind.KNOWLEDGE_ENTRY:
         rows: Iterable[Any] = db.scalars(
             select(m.KnowledgeEntry).where(m.KnowledgeEntry.id.in_(ids))
         )
         return {r.id: r for r in rows}
-    if kind == "matter_guide":
+    if kind == RecordKind.MATTER_GUIDE:
         rows = db.scalars(select(m.MatterGuide).where(m.MatterGuide.code.in_(ids)))
         return {r.code: r for r in rows if not r.deleted}
-    if kind == "calendar":
+    if kind == RecordKind.CALENDAR:
         rows = db.scalars(select(m.CalendarYear).where(m.CalendarYear.year.in_(map(int, ids))))
         return {str(r.year): r for r in rows}
-    if kind == "agent":
+    if kind == RecordKind.AGENT:
         rows = db.scalars(
             select(m.User).options(selectinload(m.User.team)).where(m.User.id.in_(map(int, ids)))
         )
         return {str(r.id): r for r in rows}
-    if kind == "session":
+    if kind == RecordKind.SESSION:
         rows = db.scalars(
             select(m.Session).options(selectinload(m.Session.events)).where(m.Session.id.in_(ids))
         )
         return {r.id: r for r in rows}
-    if kind == "session_note":
+    if kind == RecordKind.SESSION_NOTE:
         rows = db.scalars(select(m.SessionNote).where(m.SessionNote.id.in_(ids)))
         return {r.id: r for r in rows}
-    if kind == "evaluation":
+    if kind == RecordKind.EVALUATION:
         rows = db.scalars(select(m.Evaluation).where(m.Evaluation.id.in_(ids)))
         return {r.id: r for r in rows}
     extra = EXTRA_LOADERS.get(kind)
@@ -93,13 +94,13 @@ def _knowledge_entry(row: m.KnowledgeEntry) -> dict[str, Any]:
 
 
 SERIALIZERS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "knowledge_entry": _knowledge_entry,
-    "matter_guide": serialize.matter_guide,
-    "calendar": serialize.calendar_year,
-    "agent": serialize.agent,
-    "session": serialize.session,
-    "session_note": serialize.session_note,
-    "evaluation": serialize.evaluation,
+    RecordKind.KNOWLEDGE_ENTRY: _knowledge_entry,
+    RecordKind.MATTER_GUIDE: serialize.matter_guide,
+    RecordKind.CALENDAR: serialize.calendar_year,
+    RecordKind.AGENT: serialize.agent,
+    RecordKind.SESSION: serialize.session,
+    RecordKind.SESSION_NOTE: serialize.session_note,
+    RecordKind.EVALUATION: serialize.evaluation,
 }
 
 EXTRA_LOADERS: dict[
@@ -114,7 +115,7 @@ every pull and every record a push answer returns (rectifications: the team's le
 
 
 def _parent_session_id(kind: str, row: Any) -> str | None:
-    if kind == "session":
+    if kind == RecordKind.SESSION:
         return str(row.id)
     return getattr(row, "session_id", None)
 
@@ -179,17 +180,17 @@ def resolve(
     loaded = {kind: _load(db, kind, ids) for kind, ids in by_kind.items()}
     parent_ids = {
         sid
-        for kind in SESSION_KINDS - {"session"}
+        for kind in SESSION_KINDS - {RecordKind.SESSION}
         for r in loaded.get(kind, {}).values()
         if (sid := _parent_session_id(kind, r))
     }
-    parent_ids -= set(loaded.get("session", {}))
+    parent_ids -= set(loaded.get(RecordKind.SESSION, {}))
     parents: dict[str, m.Session] = {}
     if parent_ids:
         parents = {
             s.id: s for s in db.scalars(select(m.Session).where(m.Session.id.in_(parent_ids)))
         }
-    parents.update(loaded.get("session", {}))
+    parents.update(loaded.get(RecordKind.SESSION, {}))
     result: dict[tuple[str, str], dict[str, Any]] = {}
     for kind, entity_id in keys:
         row = loaded.get(kind, {}).get(entity_id)

@@ -23,10 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from core.enums import Role
+from core.protocol import (
+    Op,
+    RecordKind,
+    RectificationAssign,
+    RectificationClose,
+    RectificationRecord,
+)
 from core.rectifications import RectificationError, clean_texts, missing_for_close
 from core.session_rules import leads_team
 from core.session_timeline import when_text
@@ -38,7 +45,7 @@ from server.services.mutations import Applied, Mutation, Rejected, handler
 from server.services.pull import EXTRA_LOADERS, EXTRA_VISIBILITY
 from server.services.sessions import add_event, log_session
 
-KIND = "rectification"
+KIND = RecordKind.RECTIFICATION
 
 
 # -- the pull kind -----------------------------------------------------------------------
@@ -144,10 +151,7 @@ def log_rectification(db: DbSession, row: m.Rectification, *, now: datetime | No
 
 
 def _load(db: DbSession, mutation: Mutation) -> m.Rectification:
-    rid = str(mutation.payload.get("rectification_id") or mutation.target_id or "")
-    if not rid:
-        raise Rejected("操作缺少整改编号")
-    row = db.get(m.Rectification, rid, with_for_update=True)
+    row = db.get(m.Rectification, mutation.payload.rectification_id, with_for_update=True)
     if row is None:
         raise Rejected("该差评整改不存在或已被删除")
     return row
@@ -175,9 +179,9 @@ def _check_open(db: DbSession, row: m.Rectification) -> None:
         )
 
 
-def _texts(payload: dict[str, Any]) -> dict[str, str]:
+def _texts(payload: RectificationRecord | RectificationClose) -> dict[str, str]:
     try:
-        return clean_texts(payload)
+        return clean_texts(payload.texts())
     except RectificationError as exc:
         raise Rejected(exc.message) from None
 
@@ -235,23 +239,22 @@ def _timeline(
     log_session(db, session, now=now)
 
 
-@handler(KIND, "assign", target_kind=KIND)
+def _changed_hands(db: DbSession, row: m.Rectification) -> Rejected:
+    now_name = _name(db, row.assignee_id) or "未分派"
+    return Rejected(f"该整改的负责人已变更为 {now_name}，分派未执行，请刷新后再试")
+
+
+@handler(KIND, Op.ASSIGN, target_kind=KIND)
 def assign(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
-    """Hand the follow-up to a member of the team."""
+    """Hand the follow-up to a member of the team: a compare-and-set on the assignee
+    (``expected_assignee_id``), checked by the conditional UPDATE's row count."""
+    p: RectificationAssign = mutation.payload
     row = _load(db, mutation)
     _check_lead(db, user, row)
     _check_open(db, row)
-    p = mutation.payload
-    try:
-        assignee_id = int(p.get("assignee_id"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise Rejected("请选择整改负责人") from None
-    if "expected_assignee_id" in p:
-        expected = p.get("expected_assignee_id")
-        expected = int(expected) if expected not in (None, "") else None
-        if expected != row.assignee_id:
-            now_name = _name(db, row.assignee_id) or "未分派"
-            raise Rejected(f"该整改的负责人已变更为 {now_name}，分派未执行，请刷新后再试")
+    assignee_id, expected = p.assignee_id, p.expected_assignee_id
+    if expected != row.assignee_id:
+        raise _changed_hands(db, row)
     assignee = db.get(m.User, assignee_id)
     if (
         assignee is None
@@ -263,9 +266,24 @@ def assign(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     now = datetime.now()
     author = db.get(m.User, user.id)
     previous = row.assignee_id
+    won = db.execute(
+        update(m.Rectification)
+        .where(
+            m.Rectification.id == row.id,
+            m.Rectification.state != "closed",
+            m.Rectification.assignee_id.is_not_distinct_from(expected),
+        )
+        .values(assignee_id=assignee.id, state="assigned")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        # Another lead got in between our read and our write: say who holds it now.
+        db.rollback()
+        row = db.get(m.Rectification, row.id) or row
+        _check_open(db, row)
+        raise _changed_hands(db, row)
     row.assignee_id = assignee.id
-    if row.state == "open":
-        row.state = "assigned"
+    row.state = "assigned"
     _audit(
         db, user, "assign", row, now, from_id=previous, to_id=assignee.id, to=assignee.display_name
     )
@@ -284,7 +302,7 @@ def assign(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
         },
         user_ids=[assignee.id],
     )
-    return Applied(records=[(KIND, row.id), ("session", row.session_id)])
+    return Applied(records=[(KIND, row.id), (RecordKind.SESSION, row.session_id)])
 
 
 def _write_texts(row: m.Rectification, texts: dict[str, str]) -> dict[str, str]:
@@ -296,7 +314,7 @@ def _write_texts(row: m.Rectification, texts: dict[str, str]) -> dict[str, str]:
     return changed
 
 
-@handler(KIND, "record", target_kind=KIND)
+@handler(KIND, Op.RECORD, target_kind=KIND)
 def record_texts(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     """Write down the verification, the action taken and the outcome so far."""
     row = _load(db, mutation)
@@ -314,7 +332,7 @@ def record_texts(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applie
     return Applied(records=[(KIND, row.id)])
 
 
-@handler(KIND, "close", target_kind=KIND)
+@handler(KIND, Op.CLOSE, target_kind=KIND)
 def close(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     """Close the rectification; verification, action and outcome must all be written."""
     row = _load(db, mutation)
@@ -329,6 +347,18 @@ def close(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
         raise Rejected(f"办结整改前请填写：{'、'.join(missing)}")
     now = datetime.now()
     author = db.get(m.User, user.id)
+    db.flush()  # the texts first; then the close itself is a compare-and-set
+    won = db.execute(
+        update(m.Rectification)
+        .where(m.Rectification.id == row.id, m.Rectification.state != "closed")
+        .values(state="closed", closed_at=now, closed_by=user.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        db.rollback()
+        row = db.get(m.Rectification, row.id) or row
+        _check_open(db, row)
+        raise Rejected("该整改刚被他人更改，办结未执行，请刷新后再试")
     row.state = "closed"
     row.closed_at = now
     row.closed_by = user.id
@@ -337,4 +367,4 @@ def close(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     _timeline(db, row, "rectification_closed", author, now)
     log_rectification(db, row, now=now)
     _announce(db, row, "close", user.display_name)
-    return Applied(records=[(KIND, row.id), ("session", row.session_id)])
+    return Applied(records=[(KIND, row.id), (RecordKind.SESSION, row.session_id)])

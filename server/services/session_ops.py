@@ -20,16 +20,27 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from core.calendar import WorkCalendar, YearSchedule, escalation_deadline
+from core.calendar import WorkCalendar, YearSchedule
 from core.enums import EVALUATION_LABELS, Role, SessionState
+from core.protocol import (
+    EvaluationCreate,
+    Op,
+    RecordKind,
+    SessionCreate,
+    SessionReassign,
+    SessionReveal,
+    SessionTransfer,
+    SessionTransition,
+)
 from core.session_rules import (
     Action,
     RuleViolation,
     check_reassign,
     check_transfer,
     check_transition,
+    transition_effect,
 )
-from core.session_timeline import ACTION_EVENTS, COMPLEXITY_LABELS, explain_refusal
+from core.session_timeline import explain_refusal
 from core.validation import normalize_phone, validate_new_session
 from server import models as m
 from server import serialize
@@ -42,9 +53,7 @@ from server.services.sessions import add_event, audience_of, log_session, relog_
 from server.services.visibility import session_visible
 
 S = SessionState
-MAX_REASON = 500
-MAX_SUMMARY = 2000
-MAX_COMMENT = 1000
+K = RecordKind
 OFFLINE_GRACE = timedelta(minutes=2)
 """An action older than this when it arrives was taken offline; the timeline says so."""
 
@@ -65,30 +74,11 @@ def work_calendar(db: DbSession) -> WorkCalendar:
     )
 
 
-def _text(payload: dict[str, Any], key: str, limit: int, label: str) -> str:
-    value = str(payload.get(key) or "").strip()
-    if len(value) > limit:
-        raise Rejected(f"{label}过长（最多 {limit} 字）")
-    return value
-
-
-def _int_or_none(value: Any, label: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Rejected(f"{label}无效") from None
-
-
 def _acted_at(mutation: Mutation, now: datetime) -> datetime:
-    """When the person acted: the client's time, never in the future."""
+    """When the person acted: the client's time (checked by the protocol), never in
+    the future."""
     at = mutation.created_at
-    if at is None:
-        return now
-    if at.tzinfo is not None:
-        at = at.astimezone().replace(tzinfo=None)
-    return min(at, now)
+    return now if at is None else min(at, now)
 
 
 def _offline_at(mutation: Mutation, now: datetime) -> str | None:
@@ -97,10 +87,9 @@ def _offline_at(mutation: Mutation, now: datetime) -> str | None:
 
 
 def _load(db: DbSession, mutation: Mutation) -> m.Session:
-    session_id = str(mutation.payload.get("session_id") or mutation.target_id or "")
-    if not session_id:
-        raise Rejected("操作缺少会话编号")
-    # FOR UPDATE on PostgreSQL serialises actions on one session; SQLite has one writer.
+    session_id = mutation.payload.session_id
+    # FOR UPDATE on PostgreSQL orders actions on one session; the guarantee on both
+    # databases is the conditional UPDATE of _swap.
     session = db.get(m.Session, session_id, with_for_update=True)
     if session is None:
         raise Rejected("该会话不存在或已被删除")
@@ -181,38 +170,36 @@ def _leads_update(db: DbSession, session: m.Session, what: str) -> None:
 # -- session / create ---------------------------------------------------------------------
 
 
-@handler("session", "create", target_kind="session")
+@handler(K.SESSION, Op.CREATE, target_kind=K.SESSION)
 def create_session(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     """A phone call or a walk-in referral logged by hand."""
-    p = mutation.payload
-    session_id = str(p.get("session_id") or mutation.target_id or "").strip()
-    if not session_id or len(session_id) > 64:
-        raise Rejected("新建会话缺少有效编号")
+    p: SessionCreate = mutation.payload
+    session_id = p.session_id
     if db.get(m.Session, session_id) is not None:
         raise Rejected("会话编号重复，未能新建，请重新填写")
-    errors = validate_new_session(p)
+    errors = validate_new_session(p.fields())
     if errors:
         raise Rejected("；".join(errors.values()))
     if user.team_id is None:
         raise Rejected("您不属于任何班组，不能新建会话")
-    matter_code = str(p.get("matter_code") or "").strip() or None
+    matter_code = p.matter_code
     if matter_code is not None:
         guide = db.get(m.MatterGuide, matter_code)
         if guide is None or guide.deleted:
             raise Rejected(f"所选事项（{matter_code}）不存在")
     author = _author(db, user)
     now = datetime.now()
-    summary = _text(p, "summary", MAX_SUMMARY, "诉求描述")
+    summary = p.summary
     session = m.Session(
         id=session_id,
         team_id=user.team_id,
         assignee_id=None,
         state=S.WAITING.value,
-        service_type=str(p["service_type"]),
-        channel=str(p["channel"]),
-        caller_name=_text(p, "caller_name", 64, "姓名"),
-        caller_phone=normalize_phone(p.get("caller_phone")),
-        caller_id_number=str(p.get("caller_id_number") or "").strip().upper(),
+        service_type=p.service_type,
+        channel=p.channel,
+        caller_name=p.caller_name,
+        caller_phone=normalize_phone(p.caller_phone),
+        caller_id_number=p.caller_id_number.upper(),
         matter_code=matter_code,
         summary=summary,
         created_at=now,
@@ -228,7 +215,7 @@ def create_session(db: DbSession, user: CurrentUser, mutation: Mutation) -> Appl
         manual=True,
         offline_at=_offline_at(mutation, now),
     )
-    take = bool(p.get("take", True))
+    take = p.take
     if take:
         try:
             check_transition(session, Action.ACCEPT, user.actor)
@@ -245,103 +232,51 @@ def create_session(db: DbSession, user: CurrentUser, mutation: Mutation) -> Appl
         publish(db, "session_waiting", session_brief(session), team_id=user.team_id, for_team=True)
         dispatch_team(db, user.team_id, now=now)
     _leads_update(db, session, "created")
-    return Applied(records=[("session", session.id)])
+    return Applied(records=[(K.SESSION, session.id)])
 
 
 # -- session / transition -----------------------------------------------------------------
 
 
-@handler("session", "transition", target_kind="session")
+@handler(K.SESSION, Op.TRANSITION, target_kind=K.SESSION)
 def transition(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     """接入 / 开始 / 挂起 / 恢复 / 转办 / 待回电 / 办结 by the assignee."""
-    p = mutation.payload
+    p: SessionTransition = mutation.payload
     session = _load(db, mutation)
-    try:
-        action = Action(str(p.get("action") or ""))
-    except ValueError:
-        raise Rejected("未知的会话操作") from None
+    action = Action(p.action)
     if action is Action.ASSIGN:
         raise Rejected("分配由系统自动完成；班组长请使用改派")
-    reason = _text(p, "reason", MAX_REASON, "原因")
     now = datetime.now()
-    acted = _acted_at(mutation, now)
-    due_at: datetime | None = None
-    escalation: dict[str, Any] | None = None
-    if action is Action.ESCALATE:
-        department = _text(p, "department", 128, "承办部门")
-        if not department:
-            raise Rejected("转办需要选择承办部门")
-        complexity = str(p.get("complexity") or "simple")
-        if complexity not in COMPLEXITY_LABELS:
-            raise Rejected("转办的事项类型应为简单或复杂")
-        calendar = work_calendar(db)
-        contact = calendar.add_working_days(acted, 1)
-        answer = escalation_deadline(calendar, acted, complexity)
-        due_at = answer.at_end_of_day()
-        escalation = {
-            "department": department,
-            "reason": reason,
-            "complexity": complexity,
-            "contact_due_at": contact.at_end_of_day().isoformat(),
-            "due_at": due_at.isoformat(),
-            "provisional": answer.provisional or contact.provisional,
-            "escalated_at": acted.replace(microsecond=0).isoformat(),
-        }
-    elif action is Action.CALLBACK:
-        raw = p.get("due_at")
-        if raw:
-            try:
-                due_at = datetime.fromisoformat(str(raw))
-            except ValueError:
-                raise Rejected("回电期限的时间格式不对") from None
-            if due_at.tzinfo is not None:
-                due_at = due_at.astimezone().replace(tzinfo=None)
-            if due_at < acted - timedelta(minutes=1):
-                raise Rejected("回电期限不能早于操作时间")
-        else:
-            days = setting(db, "callback_working_days")
-            due_at = work_calendar(db).add_working_days(acted, days).at_end_of_day()
-    outcome = str(p.get("outcome") or "") or None
     try:
-        target = check_transition(
-            session, action, user.actor, reason=reason, outcome=outcome, due_at=due_at
+        effect = transition_effect(
+            session,
+            action,
+            user.actor,
+            acted_at=_acted_at(mutation, now),
+            now=now,
+            calendar=work_calendar(db),
+            reason=p.reason,
+            outcome=p.outcome,
+            close_summary=p.close_summary,
+            department=p.department,
+            complexity=p.complexity,
+            due_at=p.due_at if action is Action.CALLBACK else None,
+            callback_working_days=setting(db, "callback_working_days"),
         )
     except RuleViolation as exc:
         raise _refusal(db, session, user, action.label, exc) from None
-    if p.get("to") and str(p["to"]) != target.value:
+    if p.to and p.to != effect.target.value:
         raise Rejected("本机与服务器的会话规则不一致，请更新程序后重试")
     author = _author(db, user)
     prev_state, prev_assignee = S(session.state), session.assignee_id
-    assignee = user.id if action is Action.ACCEPT else session.assignee_id
-    _swap(db, session, state=target, assignee_id=assignee)
-    detail: dict[str, Any] = {"reason": reason or None, "offline_at": _offline_at(mutation, now)}
-    if action is Action.ACCEPT:
-        session.assigned_at = session.assigned_at or now
-        session.accepted_at = session.accepted_at or now
-    elif action is Action.START:
-        if prev_state is S.ESCALATED and session.escalation:
-            session.escalation = {**session.escalation, "answered_at": now.isoformat()}
-        session.due_at = None
-    elif action is Action.ESCALATE:
-        session.escalation = escalation
-        session.due_at = due_at
-        assert escalation is not None
-        detail.update(
-            department=escalation["department"],
-            complexity=escalation["complexity"],
-            due_at=escalation["due_at"],
-            contact_due_at=escalation["contact_due_at"],
-        )
-    elif action is Action.CALLBACK:
-        session.callback_due_at = session.due_at = due_at
-        detail["due_at"] = due_at.isoformat() if due_at else None
-    elif action is Action.CLOSE:
-        session.closed_at = now
-        session.outcome = outcome
-        session.close_summary = _text(p, "close_summary", MAX_SUMMARY, "办结摘要")
-        session.due_at = None
-        detail.update(outcome=outcome, summary=session.close_summary[:200] or None)
-    add_event(db, session, ACTION_EVENTS[action], actor=author, at=now, **detail)
+    fields = dict(effect.fields)
+    fields.pop("state")
+    assignee = fields.pop("assignee_id", session.assignee_id)
+    _swap(db, session, state=effect.target, assignee_id=assignee)
+    for name, value in fields.items():
+        setattr(session, name, value)
+    detail = {**effect.detail, "offline_at": _offline_at(mutation, now)}
+    add_event(db, session, effect.event, actor=author, at=now, **detail)
     log_session(
         db,
         session,
@@ -354,20 +289,18 @@ def transition(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     _leads_update(db, session, action.value)
     if action in (Action.CLOSE, Action.ESCALATE, Action.CALLBACK):
         dispatch_team(db, session.team_id, now=now)
-    return Applied(records=[("session", session.id)])
+    return Applied(records=[(K.SESSION, session.id)])
 
 
 # -- session / transfer -------------------------------------------------------------------
 
 
-@handler("session", "transfer", target_kind="session")
+@handler(K.SESSION, Op.TRANSFER, target_kind=K.SESSION)
 def transfer(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     """转交 by the assignee to a colleague, or to a team's waiting queue."""
-    p = mutation.payload
+    p: SessionTransfer = mutation.payload
     session = _load(db, mutation)
-    to_agent_id = _int_or_none(p.get("to_agent_id"), "转交对象")
-    to_team_id = str(p.get("to_team_id") or "").strip() or None
-    reason = _text(p, "reason", MAX_REASON, "原因")
+    to_agent_id, to_team_id, reason = p.to_agent_id, p.to_team_id, p.reason
     try:
         target_state = check_transfer(
             session, user.actor, to_agent_id=to_agent_id, to_team_id=to_team_id, reason=reason
@@ -408,7 +341,7 @@ def transfer(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     log_session(db, session, prev_assignee_id=prev_assignee, now=now)
     if new_team != prev_team:
         # The old team's leads saw the session; they must learn that it left.
-        record(db, "session", session.id, audience=Audience(team_id=prev_team), now=now)
+        record(db, K.SESSION, session.id, audience=Audience(team_id=prev_team), now=now)
     relog_children(db, session, prev_assignee_id=prev_assignee)
     brief = {**session_brief(session), "by": author.display_name, "reason": reason}
     if receiver is not None:
@@ -426,23 +359,21 @@ def transfer(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     dispatch_team(db, new_team, now=now)
     if new_team != prev_team:
         dispatch_team(db, prev_team, now=now)
-    return Applied(records=[("session", session.id)])
+    return Applied(records=[(K.SESSION, session.id)])
 
 
 # -- session / reassign -------------------------------------------------------------------
 
 
 def reassign_session(
-    db: DbSession, user: CurrentUser, session: m.Session, payload: dict[str, Any], *, now: datetime
+    db: DbSession, user: CurrentUser, session: m.Session, payload: SessionReassign, *, now: datetime
 ) -> None:
     """改派 by a lead of the session's team: a compare-and-set on the assignee."""
-    if "expected_assignee_id" not in payload:
-        raise Rejected("改派需要说明原承办人（expected_assignee_id）")
-    expected = _int_or_none(payload.get("expected_assignee_id"), "原承办人")
-    to_agent_id = _int_or_none(payload.get("to_agent_id"), "改派对象")
-    if to_agent_id is None:
-        raise Rejected("请选择改派给哪位坐席")
-    reason = _text(payload, "reason", MAX_REASON, "原因")
+    expected, to_agent_id, reason = (
+        payload.expected_assignee_id,
+        payload.to_agent_id,
+        payload.reason,
+    )
     try:
         check_reassign(
             session,
@@ -538,11 +469,11 @@ def reassign_session(
     dispatch_team(db, session.team_id, now=now)
 
 
-@handler("session", "reassign", target_kind="session")
+@handler(K.SESSION, Op.REASSIGN, target_kind=K.SESSION)
 def reassign(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     session = _load(db, mutation)
     reassign_session(db, user, session, mutation.payload, now=datetime.now())
-    return Applied(records=[("session", session.id)])
+    return Applied(records=[(K.SESSION, session.id)])
 
 
 # -- session / reveal ---------------------------------------------------------------------
@@ -562,14 +493,12 @@ def _was_assignee(db: DbSession, session: m.Session, user_id: int) -> bool:
     )
 
 
-@handler("session", "reveal", target_kind="session")
+@handler(K.SESSION, Op.REVEAL, target_kind=K.SESSION)
 def reveal(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     """显示完整号码: the reveal itself goes on the timeline and in the audit log."""
-    p = mutation.payload
+    p: SessionReveal = mutation.payload
     session = _load(db, mutation)
-    field = str(p.get("field") or "all")
-    if field not in ("phone", "id_number", "all"):
-        raise Rejected("要查看的号码类型无效")
+    field = p.field
     if not (session_visible(session, user) or _was_assignee(db, session, user.id)):
         raise Rejected("您无权查看该会话的群众信息")
     author = _author(db, user)
@@ -587,26 +516,35 @@ def reveal(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
         )
     )
     log_session(db, session, now=now)
-    return Applied(records=[("session", session.id)])
+    return Applied(records=[(K.SESSION, session.id)])
 
 
 # -- evaluation / create ------------------------------------------------------------------
 
 
-@handler("evaluation", "create", target_kind="evaluation")
+@handler(K.EVALUATION, Op.CREATE, target_kind=K.EVALUATION)
 def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
-    """好差评 as told by the caller; a 1 or 2 opens a rectification for the team lead."""
-    p = mutation.payload
-    evaluation_id = str(p.get("evaluation_id") or mutation.target_id or "").strip()
-    if not evaluation_id or len(evaluation_id) > 64:
-        raise Rejected("评价缺少有效编号")
-    if db.get(m.Evaluation, evaluation_id) is not None:
-        return Applied(records=[("evaluation", evaluation_id)])
+    """好差评 as told by the caller; a 1 or 2 opens a rectification for the team lead.
+
+    One evaluation per session and one rectification per evaluation are unique
+    indexes: of two ratings racing in, the second fails on them and is refused.
+    """
+    p: EvaluationCreate = mutation.payload
+    evaluation_id, score, comment = p.evaluation_id, p.score, p.comment
+    earlier = db.get(m.Evaluation, evaluation_id)
+    if earlier is not None:
+        same = (earlier.session_id, earlier.score, earlier.comment, earlier.recorded_by) == (
+            p.session_id,
+            score,
+            comment,
+            user.id,
+        )
+        if same:  # the same rating queued again (a cache reset keeps the outbox)
+            return Applied(records=[(K.EVALUATION, evaluation_id)])
+        raise Rejected("评价编号已被使用，本评价未保存")
     session = _load(db, mutation)
-    score = _int_or_none(p.get("score"), "评价等级")
     if score not in EVALUATION_LABELS:
         raise Rejected("评价等级应为 1 到 5（非常不满意到非常满意）")
-    comment = _text(p, "comment", MAX_COMMENT, "评价内容")
     if session.assignee_id != user.id:
         raise _refusal(
             db,
@@ -634,7 +572,7 @@ def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> A
         )
     )
     db.flush()
-    record(db, "evaluation", evaluation_id, audience=audience_of(session), now=now)
+    record(db, K.EVALUATION, evaluation_id, audience=audience_of(session), now=now)
     add_event(
         db,
         session,
@@ -662,7 +600,7 @@ def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> A
         )
         db.add(rectification)
         # The rectification syncs to the team's leads (pull kind "rectification").
-        record(db, "rectification", rectification.id, audience=Audience(team_id=session.team_id))
+        record(db, K.RECTIFICATION, rectification.id, audience=Audience(team_id=session.team_id))
         add_event(
             db,
             session,
@@ -685,4 +623,4 @@ def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> A
             for_leads=True,
         )
     log_session(db, session, now=now)
-    return Applied(records=[("evaluation", evaluation_id), ("session", session.id)])
+    return Applied(records=[(K.EVALUATION, evaluation_id), (K.SESSION, session.id)])

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session as DbSession
 
 from core.enums import SessionState
+from core.protocol import RecordKind
 from server import models as m
 from server.changes import record
 from server.config import ServerSettings
@@ -34,7 +35,7 @@ from server.services.events import publish
 from server.services.pull import EXTRA_LOADERS
 from server.services.sessions import add_event, audience_of, log_session
 
-KIND = "share_link"
+KIND = RecordKind.SHARE_LINK
 EVENT_KIND = "share_link"
 
 LIVE, OPENED, CONSENTED, EXPIRED, REVOKED = "live", "opened", "consented", "expired", "revoked"

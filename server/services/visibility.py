@@ -5,12 +5,19 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, or_, true
 
 from core.enums import Role, SessionState
+from core.protocol import RecordKind
 from core.session_rules import leads_team
 from server.auth import CurrentUser
 from server.models import ChangeLog, Session
 
 SESSION_KINDS = frozenset(
-    {"session", "session_note", "evaluation", "walkthrough_run", "share_link"}
+    {
+        RecordKind.SESSION,
+        RecordKind.SESSION_NOTE,
+        RecordKind.EVALUATION,
+        RecordKind.WALKTHROUGH_RUN,
+        RecordKind.SHARE_LINK,
+    }
 )
 
 
@@ -38,5 +45,7 @@ def change_filter(user: CurrentUser) -> ColumnElement[bool]:
             conditions.append(ChangeLog.team_id == user.team_id)
         else:
             conditions.append(and_(ChangeLog.queue.is_(True), ChangeLog.team_id == user.team_id))
-            conditions.append(and_(ChangeLog.kind == "agent", ChangeLog.team_id == user.team_id))
+            conditions.append(
+                and_(ChangeLog.kind == RecordKind.AGENT, ChangeLog.team_id == user.team_id)
+            )
     return or_(*conditions)

@@ -2,10 +2,11 @@
 the pull loader of kind ``walkthrough_run`` (visible with its session).
 
 A save carries the whole :class:`core.walkthrough.RunState`, checked against the stored
-script version with the same rules the client's engine uses. Saves of one run are
-ordered by ``rev`` (the client adds one per save, continuing from the run it last
-saw) and then by the time the client queued them, so a stale resend never moves a run
-back to an older position: it is answered ``applied`` with the run as it stands.
+script version with the same rules the client's engine uses, and its ``rev``: one more
+than the save it was based on. The write is a conditional UPDATE on the stored ``rev``
+(``WHERE rev < :rev``, checked by its row count), so a save based on an older state
+than the server's — another machine saved meanwhile, or two saves race — is refused
+with a reason and never moves the run back.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from core.enums import SessionState
+from core.protocol import Op, RecordKind, WalkthroughRunSave
 from core.walkthrough import OUTCOME_LABELS, RunState, WalkthroughError, build_notice, check_state
 from server import models as m
 from server.auth import CurrentUser
@@ -26,62 +28,33 @@ from server.services.pull import EXTRA_LOADERS
 from server.services.sessions import add_event, audience_of, log_session
 from server.services.walkthroughs import key_of, parse_source
 
-KIND = "walkthrough_run"
-MAX_RUN_ID = 64
+KIND = RecordKind.WALKTHROUGH_RUN
 # Keys kept next to the run state in the ``state`` JSON column (no schema change).
 REV_KEY = "rev"
 SAVED_AT_KEY = "saved_at"
 
 
-def _local_naive(value: datetime) -> datetime:
-    """Compare in the server's local time, as every other timestamp here is stored."""
-    if value.tzinfo is not None:
-        return value.astimezone().replace(tzinfo=None)
-    return value
+def _stale(run_rev: int, rev: int) -> Rejected:
+    return Rejected(
+        f"导办进度已被更新的保存取代（服务器上为第 {run_rev} 次保存），"
+        f"本次保存（第 {rev} 次）未执行，请刷新后查看"
+    )
 
 
-def _order_of(rev: int | None, saved_at: datetime | None) -> tuple[int, datetime]:
-    return (rev or 0, saved_at or datetime.min)
-
-
-def _stored_order(run: m.WalkthroughRun) -> tuple[int, datetime]:
-    state = run.state or {}
-    rev = state.get(REV_KEY)
-    raw = state.get(SAVED_AT_KEY)
-    try:
-        saved_at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        saved_at = None
-    return _order_of(rev if isinstance(rev, int) else None, saved_at or run.updated_at)
-
-
-def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Rejected(f"导办进度格式不正确：{what}应为整数")
-    return value
-
-
-@handler(KIND, "save", target_kind=KIND)
+@handler(KIND, Op.SAVE, target_kind=KIND)
 def save_run(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     """Store a run's new state; only the session's assignee may save."""
-    p = mutation.payload
-    run_id = str(p.get("run_id") or mutation.target_id or "")
-    if not run_id or len(run_id) > MAX_RUN_ID:
-        raise Rejected("导办进度缺少有效的记录编号")
-    session = db.get(m.Session, str(p.get("session_id") or ""))
+    p: WalkthroughRunSave = mutation.payload
+    run_id, walkthrough_id, version, rev = p.run_id, p.walkthrough_id, p.version, p.rev
+    session = db.get(m.Session, p.session_id)
     if session is None:
         raise Rejected("该会话不存在，导办进度未能保存")
     if session.assignee_id != user.id:
         raise Rejected("只有该会话的承办人可以保存导办进度，您的进度未保存")
     if session.state == SessionState.CLOSED.value:
         raise Rejected("该会话已办结，导办进度未能保存")
-    walkthrough_id = str(p.get("walkthrough_id") or "")
-    version = _int(p.get("version"), "脚本版本")
-    rev = p.get("rev")
-    if rev is not None:
-        rev = _int(rev, "保存序号")
     try:
-        state = RunState.from_dict(p.get("state"))  # type: ignore[arg-type]
+        state = RunState.from_dict(p.state)
     except WalkthroughError as exc:
         raise Rejected(f"导办进度无法读取：{exc}") from exc
     if state.walkthrough_id != walkthrough_id or state.version != version:
@@ -96,7 +69,7 @@ def save_run(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
         raise Rejected(f"导办进度不符合脚本：{exc}") from exc
 
     now = datetime.now()
-    saved_at = _local_naive(mutation.created_at) if mutation.created_at else now
+    saved_at = mutation.created_at or now
     run = db.get(m.WalkthroughRun, run_id)
     was_completed = False
     if run is not None:
@@ -106,9 +79,8 @@ def save_run(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
             raise Rejected(
                 f"该会话的导办已按第 {run.version} 版开始，会话期间不能改用第 {version} 版"
             )
-        if _order_of(rev, saved_at) <= _stored_order(run):
-            # A resend of an older save (or one that lost a race): keep the newer state.
-            return Applied(records=[(KIND, run_id)])
+        if rev <= run.rev:
+            raise _stale(run.rev, rev)
         was_completed = bool((run.state or {}).get("completed"))
     actor = db.get(m.User, user.id)
     data = state.to_dict()
@@ -116,16 +88,32 @@ def save_run(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     data[SAVED_AT_KEY] = saved_at.isoformat()
     started = run is None
     if run is None:
+        # A racing first save of the same run fails on the primary key (and is refused).
         run = m.WalkthroughRun(
             id=run_id,
             session_id=session.id,
             walkthrough_id=walkthrough_id,
             version=version,
+            state=data,
+            rev=rev,
+            updated_at=now,
+            updated_by=user.id,
         )
         db.add(run)
-    run.state = data
-    run.updated_at = now
-    run.updated_by = user.id
+        db.flush()
+    else:
+        stored_rev = run.rev
+        won = db.execute(
+            update(m.WalkthroughRun)
+            .where(m.WalkthroughRun.id == run_id, m.WalkthroughRun.rev < rev)
+            .values(state=data, rev=rev, updated_at=now, updated_by=user.id)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:
+            db.rollback()
+            current = db.get(m.WalkthroughRun, run_id)
+            raise _stale(current.rev if current is not None else stored_rev, rev)
+        run.state, run.rev, run.updated_at, run.updated_by = data, rev, now, user.id
     timeline = False
     if started:
         add_event(
@@ -160,14 +148,14 @@ def save_run(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     records = [(KIND, run_id)]
     if timeline:
         log_session(db, session, now=now)
-        records.append(("session", session.id))
+        records.append((RecordKind.SESSION, session.id))
     return Applied(records=records)
 
 
 def serialize(row: m.WalkthroughRun) -> dict[str, Any]:
     """The wire shape of a run: the run state plus its save order."""
     state = dict(row.state or {})
-    rev = state.pop(REV_KEY, None)
+    state.pop(REV_KEY, None)
     saved_at = state.pop(SAVED_AT_KEY, None)
     return {
         "id": row.id,
@@ -175,7 +163,7 @@ def serialize(row: m.WalkthroughRun) -> dict[str, Any]:
         "walkthrough_id": row.walkthrough_id,
         "version": row.version,
         "state": state,
-        "rev": rev or 0,
+        "rev": row.rev or 0,
         "saved_at": saved_at or row.updated_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "updated_by": row.updated_by,

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
+from core.protocol import RecordKind
 from core.walkthrough import (
     ValidationIssue,
     Walkthrough,
@@ -33,7 +34,7 @@ from server.services.pull import EXTRA_LOADERS
 log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "walkthroughs"
-KIND = "walkthrough"
+KIND = RecordKind.WALKTHROUGH
 
 # Column limits of ``server.models.Walkthrough``: checked before the insert so that an
 # over-long id is a message with a line number, not a database error.

@@ -1,0 +1,608 @@
+"""The sync protocol, typed: record kinds, mutation envelopes and every payload with its limits.
+
+One module both sides use. The client builds each queued action from a payload type
+here (:func:`wire`, which checks it the same way the server will); the server parses
+every pushed action with :func:`parse_mutation` / :func:`parse_payload` before a
+handler runs, and the handler reads the typed payload instead of ``dict.get()``.
+
+A value that does not fit raises :class:`ProtocolError` naming the field, in Chinese
+(「姓名（caller_name）应为文字」): the server refuses that one action with this
+reason, and the actions behind it go on.
+
+Pure Python: no pydantic, no Qt, no server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from core.enums import Channel, Outcome, ServiceType, SessionState
+from core.session_rules import Action
+
+
+class RecordKind(StrEnum):
+    """Every kind of record the server pulls or a client pushes (DESIGN.md §4)."""
+
+    KNOWLEDGE_ENTRY = "knowledge_entry"
+    MATTER_GUIDE = "matter_guide"
+    WALKTHROUGH = "walkthrough"
+    CALENDAR = "calendar"
+    AGENT = "agent"
+    SESSION = "session"
+    SESSION_NOTE = "session_note"
+    EVALUATION = "evaluation"
+    WALKTHROUGH_RUN = "walkthrough_run"
+    SHARE_LINK = "share_link"
+    RECTIFICATION = "rectification"
+    KNOWLEDGE_FEEDBACK = "knowledge_feedback"
+
+
+class Op(StrEnum):
+    """What a mutation does to its kind."""
+
+    CREATE = "create"
+    TRANSITION = "transition"
+    TRANSFER = "transfer"
+    REASSIGN = "reassign"
+    REVEAL = "reveal"
+    SAVE = "save"
+    ASSIGN = "assign"
+    RECORD = "record"
+    CLOSE = "close"
+
+
+class ProtocolError(ValueError):
+    """A value of a pushed action that does not fit the protocol.
+
+    ``field`` is the wire name (``payload.caller_name``), ``reason`` a sentence in
+    Chinese that names the field, shown to the person as it is.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+# -- limits -------------------------------------------------------------------------------
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
+MAX_ID = 64
+MAX_INT = 2**31 - 1
+"""Every integer id fits a 32-bit column on SQLite and PostgreSQL alike."""
+MAX_JSON_BYTES = 256 * 1024
+EARLIEST = datetime(2000, 1, 1)
+FUTURE_SLACK = timedelta(days=1)
+"""A client clock may run ahead a little; a day ahead is a broken clock."""
+LATEST_DUE = timedelta(days=3660)
+
+
+def _name(label: str, key: str) -> str:
+    return f"{label}（{key}）"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one payload field is read from the wire."""
+
+    label: str
+    required: bool = False
+
+    def parse(self, key: str, value: Any, present: bool) -> Any:
+        if not present or value is None:
+            if self.required:
+                raise ProtocolError(key, f"缺少{_name(self.label, key)}")
+            return self.empty()
+        return self.convert(key, value)
+
+    def empty(self) -> Any:
+        return None
+
+    def convert(self, key: str, value: Any) -> Any:  # pragma: no cover - overridden
+        return value
+
+
+@dataclass(frozen=True)
+class Text(Spec):
+    """Text, stripped; at most ``max_len`` characters; ``nonempty`` refuses blanks."""
+
+    max_len: int = 500
+    nonempty: bool = False
+    absent_is_none: bool = False
+    """An absent field stays None (rectification texts: absent = not changed)."""
+
+    def empty(self) -> Any:
+        if self.nonempty:
+            return ""  # caught in convert for present values; absent ones are checked below
+        return None if self.absent_is_none else ""
+
+    def parse(self, key: str, value: Any, present: bool) -> Any:
+        result = super().parse(key, value, present)
+        if self.nonempty and not result:
+            raise ProtocolError(key, f"{_name(self.label, key)}不能为空")
+        return result
+
+    def convert(self, key: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为文字")
+        if "\x00" in value:
+            raise ProtocolError(key, f"{_name(self.label, key)}含有不允许的控制字符")
+        value = value.strip()
+        if len(value) > self.max_len:
+            raise ProtocolError(key, f"{_name(self.label, key)}过长（最多 {self.max_len} 字）")
+        return value
+
+
+@dataclass(frozen=True)
+class Id(Spec):
+    """A record id: letters, digits and ``._:@-``, at most ``max_len`` characters."""
+
+    max_len: int = MAX_ID
+
+    def convert(self, key: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为文字编号")
+        value = value.strip()
+        if not value:
+            if self.required:
+                raise ProtocolError(key, f"缺少{_name(self.label, key)}")
+            return None
+        if len(value) > self.max_len:
+            raise ProtocolError(key, f"{_name(self.label, key)}过长（最多 {self.max_len} 个字符）")
+        if not ID_PATTERN.fullmatch(value):
+            raise ProtocolError(key, f"{_name(self.label, key)}格式不正确")
+        return value
+
+
+@dataclass(frozen=True)
+class Int(Spec):
+    """An integer between ``low`` and ``high`` (a JSON number, or digits as text)."""
+
+    low: int = 1
+    high: int = MAX_INT
+
+    def convert(self, key: str, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为整数")
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value.strip()):
+            value = int(value.strip())
+        if not isinstance(value, int):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为整数")
+        if not self.low <= value <= self.high:
+            raise ProtocolError(
+                key, f"{_name(self.label, key)}超出范围（{self.low} 到 {self.high}）"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(Spec):
+    """One of ``values`` (text); ``default`` when absent."""
+
+    values: tuple[str, ...] = ()
+    default: str | None = None
+
+    def empty(self) -> Any:
+        return self.default
+
+    def convert(self, key: str, value: Any) -> Any:
+        if not isinstance(value, str) or value not in self.values:
+            if value == "" and not self.required:
+                return self.default
+            raise ProtocolError(key, f"{_name(self.label, key)}的取值无效")
+        return value
+
+
+@dataclass(frozen=True)
+class Flag(Spec):
+    default: bool = False
+
+    def empty(self) -> Any:
+        return self.default
+
+    def convert(self, key: str, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为是或否（true/false）")
+        return value
+
+
+@dataclass(frozen=True)
+class When(Spec):
+    """An ISO 8601 time between 2000 and ten years ahead, as naive local time."""
+
+    def convert(self, key: str, value: Any) -> Any:
+        return parse_time(key, value, self.label, latest=datetime.now() + LATEST_DUE)
+
+
+@dataclass(frozen=True)
+class JsonObject(Spec):
+    """A JSON object of at most ``MAX_JSON_BYTES`` (checked in depth by its own rules)."""
+
+    def convert(self, key: str, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为对象")
+        try:
+            size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+        except (TypeError, ValueError):
+            raise ProtocolError(key, f"{_name(self.label, key)}无法读取") from None
+        if size > MAX_JSON_BYTES:
+            raise ProtocolError(key, f"{_name(self.label, key)}过大（最多 {MAX_JSON_BYTES} 字节）")
+        return value
+
+
+def parse_time(key: str, value: Any, label: str, *, latest: datetime) -> datetime:
+    """A wire time as naive local time, refused outside [2000, ``latest``]."""
+    if isinstance(value, datetime):
+        at = value
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            at = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ProtocolError(key, f"{_name(label, key)}的时间格式不对") from None
+    else:
+        raise ProtocolError(key, f"{_name(label, key)}应为 ISO 8601 时间")
+    if at.tzinfo is not None:
+        try:
+            at = at.astimezone().replace(tzinfo=None)
+        except (OverflowError, ValueError, OSError):
+            raise ProtocolError(key, f"{_name(label, key)}超出合理范围") from None
+    if not EARLIEST <= at <= latest:
+        raise ProtocolError(key, f"{_name(label, key)}超出合理范围（{at:%Y-%m-%d}）")
+    return at
+
+
+def spec(s: Spec, default: Any = None) -> Any:
+    """A payload field with its wire spec (keeps the dataclass declarations short)."""
+    return field(default=default, metadata={"spec": s})
+
+
+# -- payloads -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One mutation's payload. Subclasses set ``KIND`` and ``OP``; fields carry a spec."""
+
+    KIND: ClassVar[RecordKind]
+    OP: ClassVar[Op]
+    TARGET: ClassVar[str | None] = None
+    """The field naming the mutation's target record, if any."""
+
+    def target_id(self) -> str | None:
+        return getattr(self, self.TARGET) if self.TARGET else None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+PAYLOADS: dict[tuple[str, str], type[Payload]] = {}
+
+
+def _register(cls: type[Payload]) -> type[Payload]:
+    PAYLOADS[(cls.KIND.value, cls.OP.value)] = cls
+    return cls
+
+
+def _values(enum: Any) -> tuple[str, ...]:
+    return tuple(e.value for e in enum)
+
+
+SESSION_ID = Id("会话编号", required=True)
+REASON = Text("原因", max_len=500)
+AGENT_ID = Int("坐席编号")
+COMPLEXITIES = ("simple", "complex")
+REVEAL_FIELDS = ("phone", "id_number", "all")
+FEEDBACK_KINDS = ("correction", "new_question")
+RECTIFICATION_TEXT = 2000
+
+
+@_register
+@dataclass(frozen=True)
+class SessionCreate(Payload):
+    KIND = RecordKind.SESSION
+    OP = Op.CREATE
+    TARGET = "session_id"
+
+    session_id: str = spec(SESSION_ID, "")
+    service_type: str = spec(Choice("服务类型", required=True, values=_values(ServiceType)), "")
+    channel: str = spec(Choice("来源渠道", required=True, values=_values(Channel)), "")
+    summary: str = spec(Text("诉求描述", max_len=2000), "")
+    caller_name: str = spec(Text("姓名", max_len=64), "")
+    caller_phone: str = spec(Text("联系电话", max_len=32), "")
+    caller_id_number: str = spec(Text("身份证号", max_len=32), "")
+    matter_code: str | None = spec(Id("事项编码"))
+    take: bool = spec(Flag("立即接入", default=True), True)
+
+    def fields(self) -> dict[str, Any]:
+        """The fields :func:`core.validation.validate_new_session` checks."""
+        return {
+            "channel": self.channel,
+            "service_type": self.service_type,
+            "summary": self.summary,
+            "caller_name": self.caller_name,
+            "caller_phone": self.caller_phone,
+            "caller_id_number": self.caller_id_number,
+        }
+
+
+@_register
+@dataclass(frozen=True)
+class SessionTransition(Payload):
+    KIND = RecordKind.SESSION
+    OP = Op.TRANSITION
+    TARGET = "session_id"
+
+    session_id: str = spec(SESSION_ID, "")
+    action: str = spec(Choice("会话操作", required=True, values=_values(Action)), "")
+    to: str | None = spec(Choice("目标状态", values=_values(SessionState)))
+    reason: str = spec(REASON, "")
+    outcome: str | None = spec(Choice("办理结果", values=_values(Outcome)))
+    close_summary: str = spec(Text("办结摘要", max_len=2000), "")
+    department: str = spec(Text("承办部门", max_len=128), "")
+    complexity: str = spec(Choice("事项类型", values=COMPLEXITIES, default="simple"), "simple")
+    due_at: datetime | None = spec(When("期限"))  # noqa: RUF009 - spec() is a field()
+
+
+@_register
+@dataclass(frozen=True)
+class SessionTransfer(Payload):
+    KIND = RecordKind.SESSION
+    OP = Op.TRANSFER
+    TARGET = "session_id"
+
+    session_id: str = spec(SESSION_ID, "")
+    to_agent_id: int | None = spec(Int("转交对象"))
+    to_team_id: str | None = spec(Id("转交班组"))
+    reason: str = spec(REASON, "")
+
+
+@_register
+@dataclass(frozen=True)
+class SessionReassign(Payload):
+    KIND = RecordKind.SESSION
+    OP = Op.REASSIGN
+    TARGET = "session_id"
+    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = ("expected_assignee_id",)
+
+    session_id: str = spec(SESSION_ID, "")
+    to_agent_id: int = spec(Int("改派对象", required=True), 0)
+    expected_assignee_id: int | None = spec(Int("原承办人"))
+    reason: str = spec(REASON, "")
+
+
+@_register
+@dataclass(frozen=True)
+class SessionReveal(Payload):
+    KIND = RecordKind.SESSION
+    OP = Op.REVEAL
+    TARGET = "session_id"
+
+    session_id: str = spec(SESSION_ID, "")
+    field: str = spec(Choice("号码类型", values=REVEAL_FIELDS, default="all"), "all")
+
+
+@_register
+@dataclass(frozen=True)
+class NoteCreate(Payload):
+    KIND = RecordKind.SESSION_NOTE
+    OP = Op.CREATE
+    TARGET = "note_id"
+
+    note_id: str = spec(Id("备注编号", required=True), "")
+    session_id: str = spec(SESSION_ID, "")
+    text: str = spec(Text("备注内容", max_len=4000, nonempty=True), "")
+
+
+@_register
+@dataclass(frozen=True)
+class EvaluationCreate(Payload):
+    KIND = RecordKind.EVALUATION
+    OP = Op.CREATE
+    TARGET = "evaluation_id"
+
+    evaluation_id: str = spec(Id("评价编号", required=True), "")
+    session_id: str = spec(SESSION_ID, "")
+    score: int = spec(Int("评价等级", required=True, low=1, high=5), 0)
+    comment: str = spec(Text("评价内容", max_len=1000), "")
+
+
+@_register
+@dataclass(frozen=True)
+class WalkthroughRunSave(Payload):
+    KIND = RecordKind.WALKTHROUGH_RUN
+    OP = Op.SAVE
+    TARGET = "run_id"
+
+    run_id: str = spec(Id("导办记录编号", required=True), "")
+    session_id: str = spec(SESSION_ID, "")
+    walkthrough_id: str = spec(Id("导办脚本", required=True), "")
+    version: int = spec(Int("脚本版本", required=True, high=1_000_000), 0)
+    rev: int = spec(Int("保存序号", required=True), 0)
+    """This save's number: one more than the save it was based on."""
+    state: dict[str, Any] = spec(JsonObject("导办进度", required=True), None)  # noqa: RUF009
+
+    @property
+    def base_rev(self) -> int:
+        return self.rev - 1
+
+
+@_register
+@dataclass(frozen=True)
+class FeedbackCreate(Payload):
+    KIND = RecordKind.KNOWLEDGE_FEEDBACK
+    OP = Op.CREATE
+    TARGET = "feedback_id"
+
+    feedback_id: str = spec(Id("反馈编号", required=True), "")
+    entry_id: str | None = spec(Id("知识条目"))
+    kind: str = spec(Choice("反馈类型", required=True, values=FEEDBACK_KINDS), "")
+    text: str = spec(Text("反馈内容", max_len=4000, nonempty=True), "")
+
+
+@_register
+@dataclass(frozen=True)
+class RectificationAssign(Payload):
+    KIND = RecordKind.RECTIFICATION
+    OP = Op.ASSIGN
+    TARGET = "rectification_id"
+    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = ("expected_assignee_id",)
+
+    rectification_id: str = spec(Id("整改编号", required=True), "")
+    assignee_id: int = spec(Int("整改负责人", required=True), 0)
+    expected_assignee_id: int | None = spec(Int("原负责人"))
+
+
+@dataclass(frozen=True)
+class _RectificationTexts(Payload):
+    rectification_id: str = spec(Id("整改编号", required=True), "")
+    verification: str | None = spec(
+        Text("核实情况", max_len=RECTIFICATION_TEXT, absent_is_none=True)
+    )
+    action: str | None = spec(Text("整改措施", max_len=RECTIFICATION_TEXT, absent_is_none=True))
+    outcome: str | None = spec(Text("整改结果", max_len=RECTIFICATION_TEXT, absent_is_none=True))
+
+    def texts(self) -> dict[str, str]:
+        """The texts present (absent ones are left as they are)."""
+        return {
+            k: v
+            for k in ("verification", "action", "outcome")
+            if (v := getattr(self, k)) is not None
+        }
+
+
+@_register
+@dataclass(frozen=True)
+class RectificationRecord(_RectificationTexts):
+    KIND = RecordKind.RECTIFICATION
+    OP = Op.RECORD
+    TARGET = "rectification_id"
+
+
+@_register
+@dataclass(frozen=True)
+class RectificationClose(_RectificationTexts):
+    KIND = RecordKind.RECTIFICATION
+    OP = Op.CLOSE
+    TARGET = "rectification_id"
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+def payload_type(kind: str, op: str) -> type[Payload] | None:
+    return PAYLOADS.get((kind, op))
+
+
+def parse_payload(kind: str, op: str, raw: Any) -> Payload:
+    """Read and check one payload.
+
+    Raises:
+        ProtocolError: an unknown kind/op, or a field that does not fit its limits.
+    """
+    cls = payload_type(kind, op)
+    if cls is None:
+        raise ProtocolError("kind", f"服务器不支持此操作（{str(kind)[:32]}/{str(op)[:32]}）")
+    if not isinstance(raw, Mapping):
+        raise ProtocolError("payload", "操作内容（payload）应为对象")
+    for key in getattr(cls, "REQUIRED_KEYS", ()):
+        if key not in raw:
+            f = next(f for f in dataclasses.fields(cls) if f.name == key)
+            raise ProtocolError(key, f"缺少{_name(f.metadata['spec'].label, key)}")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        s: Spec = f.metadata["spec"]
+        values[f.name] = s.parse(f.name, raw.get(f.name), f.name in raw)
+    return cls(**values)
+
+
+def wire(payload: Payload) -> dict[str, Any]:
+    """A payload as the client queues it, checked as the server will check it.
+
+    Raises:
+        ProtocolError: the client is about to queue something the server would refuse.
+    """
+    data = payload.to_wire()
+    parse_payload(payload.KIND, payload.OP, data)
+    return data
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A pushed mutation, checked: what it is, when the person acted, and its payload."""
+
+    mutation_id: str
+    kind: RecordKind
+    op: Op
+    target_id: str | None
+    base_seq: int | None
+    created_at: datetime | None
+    payload: Payload
+
+
+MUTATION_ID = Id("操作编号", required=True, max_len=64)
+TARGET_ID = Id("操作对象", max_len=96)
+BASE_SEQ = Int("同步游标", low=0, high=2**62)
+
+
+def parse_created_at(value: Any, *, now: datetime | None = None) -> datetime | None:
+    """When the person acted, as naive local time; refused before 2000 or a day ahead."""
+    if value is None:
+        return None
+    latest = (now or datetime.now()) + FUTURE_SLACK
+    return parse_time("created_at", value, "操作时间", latest=latest)
+
+
+def parse_mutation(
+    mutation_id: str,
+    kind: str,
+    op: str,
+    target_id: Any,
+    base_seq: Any,
+    created_at: Any,
+    payload: Any,
+    *,
+    now: datetime | None = None,
+) -> Envelope:
+    """Check a whole pushed mutation (the envelope and its payload).
+
+    Raises:
+        ProtocolError: naming the first field that does not fit.
+    """
+    target = TARGET_ID.parse("target_id", target_id, target_id is not None)
+    cls = payload_type(kind, op)
+    if (
+        cls is not None
+        and cls.TARGET
+        and isinstance(payload, Mapping)
+        and payload.get(cls.TARGET) in (None, "")
+        and target is not None
+    ):
+        # Older clients named the target only in the envelope.
+        payload = {**payload, cls.TARGET: target}
+    parsed = parse_payload(kind, op, payload)
+    own = parsed.target_id()
+    if target is not None and own is not None and target != own:
+        raise ProtocolError("target_id", "操作对象（target_id）与操作内容中的编号不一致")
+    return Envelope(
+        mutation_id=str(mutation_id),
+        kind=RecordKind(kind),
+        op=Op(op),
+        target_id=target or own,
+        base_seq=BASE_SEQ.parse("base_seq", base_seq, base_seq is not None),
+        created_at=parse_created_at(created_at, now=now),
+        payload=parsed,
+    )
