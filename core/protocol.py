@@ -191,6 +191,8 @@ class Choice(Spec):
 
     values: tuple[str, ...] = ()
     default: str | None = None
+    invalid: str = ""
+    """The words for a value outside ``values`` (else 「…的取值无效」)."""
 
     def empty(self) -> Any:
         return self.default
@@ -199,6 +201,8 @@ class Choice(Spec):
         if not isinstance(value, str) or value not in self.values:
             if value == "" and not self.required:
                 return self.default
+            if self.invalid:
+                raise ProtocolError(key, f"{self.invalid}（{key}）")
             raise ProtocolError(key, f"{_name(self.label, key)}的取值无效")
         return value
 
@@ -238,6 +242,13 @@ class JsonObject(Spec):
         if size > MAX_JSON_BYTES:
             raise ProtocolError(key, f"{_name(self.label, key)}过大（最多 {MAX_JSON_BYTES} 字节）")
         return value
+
+
+@dataclass(frozen=True)
+class PresenceOf(Spec):
+    """Not a wire field: whether the field ``of`` was sent at all (absent ≠ null)."""
+
+    of: str = ""
 
 
 def parse_time(key: str, value: Any, label: str, *, latest: datetime) -> datetime:
@@ -284,6 +295,11 @@ class Payload:
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
+            s = f.metadata["spec"]
+            if isinstance(s, PresenceOf):
+                if not getattr(self, f.name):
+                    out.pop(s.of, None)
+                continue
             value = getattr(self, f.name)
             out[f.name] = value.isoformat() if isinstance(value, datetime) else value
         return out
@@ -347,7 +363,9 @@ class SessionTransition(Payload):
     TARGET = "session_id"
 
     session_id: str = spec(SESSION_ID, "")
-    action: str = spec(Choice("会话操作", required=True, values=_values(Action)), "")
+    action: str = spec(
+        Choice("会话操作", required=True, values=_values(Action), invalid="未知的会话操作"), ""
+    )
     to: str | None = spec(Choice("目标状态", values=_values(SessionState)))
     reason: str = spec(REASON, "")
     outcome: str | None = spec(Choice("办理结果", values=_values(Outcome)))
@@ -459,11 +477,12 @@ class RectificationAssign(Payload):
     KIND = RecordKind.RECTIFICATION
     OP = Op.ASSIGN
     TARGET = "rectification_id"
-    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = ("expected_assignee_id",)
 
     rectification_id: str = spec(Id("整改编号", required=True), "")
     assignee_id: int = spec(Int("整改负责人", required=True), 0)
     expected_assignee_id: int | None = spec(Int("原负责人"))
+    """The assignee the lead saw (null: unassigned); a compare-and-set when sent."""
+    expected_given: bool = spec(PresenceOf("", of="expected_assignee_id"), True)
 
 
 @dataclass(frozen=True)
@@ -525,6 +544,9 @@ def parse_payload(kind: str, op: str, raw: Any) -> Payload:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         s: Spec = f.metadata["spec"]
+        if isinstance(s, PresenceOf):
+            values[f.name] = s.of in raw
+            continue
         values[f.name] = s.parse(f.name, raw.get(f.name), f.name in raw)
     return cls(**values)
 

@@ -252,7 +252,10 @@ def assign(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     row = _load(db, mutation)
     _check_lead(db, user, row)
     _check_open(db, row)
-    assignee_id, expected = p.assignee_id, p.expected_assignee_id
+    assignee_id = p.assignee_id
+    # Without an expected assignee, the one read here is expected: two leads racing
+    # still never both win.
+    expected = p.expected_assignee_id if p.expected_given else row.assignee_id
     if expected != row.assignee_id:
         raise _changed_hands(db, row)
     assignee = db.get(m.User, assignee_id)

@@ -265,6 +265,7 @@ def test_a_reassignment_is_a_compare_and_set_by_a_lead_of_the_team(
     s = sid("S010")
     agent_id, wangfang_id = agent.me().id, wangfang.me().id
     positions = {api: api.events(-1, 0)["last"] for api in (agent, wangfang)}
+    written_before = datetime.now()
 
     refused = push(
         agent,
@@ -351,19 +352,28 @@ def test_a_reassignment_is_a_compare_and_set_by_a_lead_of_the_team(
     late = act(agent, s, "hold")
     assert late["status"] == "rejected"
     assert "由 吴海燕 改派给 王芳" in late["reason"] and "「挂起」未执行" in late["reason"]
-    # A note written by the old assignee (offline, say) is still accepted: notes are facts.
+    # A note the old assignee wrote while the session was theirs (offline, queued
+    # before the reassignment) is still accepted: notes are facts.
     note_id = str(uuid.uuid4())
-    note = push(
-        agent,
-        "session_note",
-        "create",
-        note_id,
-        note_id=note_id,
-        session_id=s,
-        text="来电人补充：租房合同已签",
+    [note] = agent.push(
+        [
+            {
+                "mutation_id": str(uuid.uuid4()),
+                "kind": "session_note",
+                "op": "create",
+                "target_id": note_id,
+                "payload": {"note_id": note_id, "session_id": s, "text": "租房合同已签"},
+                "created_at": written_before.isoformat(),
+            }
+        ]
     )
     assert note["status"] == "applied"
     assert f"session_note:{note_id}" in pulled_sessions(wangfang)
+    # One written after the session left them is refused: they may no longer see it.
+    late_note = push(
+        agent, "session_note", "create", None, note_id=str(uuid.uuid4()), session_id=s, text="晚"
+    )
+    assert late_note["status"] == "rejected" and "无权" in late_note["reason"]
 
 
 def test_the_leads_reassign_route_runs_the_same_rules(live_server: LiveServer) -> None:

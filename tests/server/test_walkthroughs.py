@@ -219,11 +219,11 @@ def test_saves_never_go_back_and_the_timeline_records_start_and_finish(
     assert [r["status"] for r in results] == ["applied"] * 3
     run_id = run_id_for(AGENT_SESSION, LHJY)
     # A stale save sent again under a new mutation id (an old outbox copy) is
-    # answered with the newer run, which stays where it was.
+    # refused with a reason; the answer brings the newer run, which stays where it was.
     [stale] = agent.api.push(
         [save_mutation(AGENT_SESSION, s2, 2, created_at=t0 + timedelta(seconds=1))]
     )
-    assert stale["status"] == "applied"
+    assert stale["status"] == "rejected" and "第 3 次保存" in stale["reason"]
     [record] = [r for r in stale["records"] if r["kind"] == "walkthrough_run"]
     assert record["data"]["state"]["position"] == "hukou" and record["data"]["rev"] == 3
     # The exact resend of the first save is a duplicate, applied once.

@@ -68,7 +68,17 @@ def test_an_action_shows_at_once_and_waits_in_the_outbox(client: Client) -> None
             "session",
             "transition",
             s,
-            {"session_id": s, "action": "hold", "to": "on_hold", "reason": "等来电人找材料"},
+            {
+                "session_id": s,
+                "action": "hold",
+                "to": "on_hold",
+                "reason": "等来电人找材料",
+                "outcome": None,
+                "close_summary": "",
+                "department": "",
+                "complexity": "simple",
+                "due_at": None,
+            },
         )
     ]
     # The same rules as the server: a second hold is refused here, and nothing is written.
@@ -93,7 +103,7 @@ def test_the_local_effect_and_the_outbox_row_commit_together(
     def broken(*_args: object, **_kwargs: object) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(actions_module, "_enqueue", broken)
+    monkeypatch.setattr(actions_module, "enqueue_payload", broken)
     with pytest.raises(OSError):
         actions.transition(s, TransitionRequest(Action.HOLD))
     with pytest.raises(OSError):

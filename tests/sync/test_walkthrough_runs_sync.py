@@ -72,7 +72,8 @@ def test_unsent_saves_win_over_a_pull_and_over_an_earlier_answer(
     assert agent.scripts.run_for_session(AGENT_SESSION).state == later  # type: ignore[union-attr]
     agent.sync()
     run = agent.scripts.run_for_session(AGENT_SESSION)
-    # Saves of equal rev are ordered by the time they were made: the later one wins.
+    # The save numbered like the other machine's was refused as stale; the one after it
+    # (a higher number) went through.
     assert run is not None and run.state == later and not run.pending
     assert run.rev == 3
 
