@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as DbSession
 
 from server.api.deps import get_db, get_settings
 from server.auth import CurrentUser, current_user
 from server.config import ServerSettings
+from server.errors import ApiError
 from server.services.mutations import Mutation, apply_all
 from server.services.pull import pull
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/sync", tags=["sync"])
 
 
@@ -63,6 +67,10 @@ def mutations(
         Mutation(m.mutation_id, m.kind, m.op, m.target_id, m.base_seq, m.payload, m.created_at)
         for m in body.mutations
     ]
-    results = apply_all(request.app.state.db, user, batch)
+    try:
+        results = apply_all(request.app.state.db, user, batch)
+    except OperationalError:
+        log.exception("the database failed while applying a batch")
+        raise ApiError(503, "database_busy", "服务器数据库繁忙，请稍后重试") from None
     request.app.state.events.notify()
     return {"results": results}

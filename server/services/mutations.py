@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -188,6 +188,12 @@ def _apply_one(
             reason = constraint_reason(exc)
             log.info("mutation %s refused by a constraint: %s", mutation.mutation_id, reason)
             return _refuse(db, user, mutation, answer, restore, fingerprint, reason)
+        except OperationalError:
+            # The database itself is in trouble (a lock timeout, a dropped connection):
+            # not this action's fault, so not refused. The batch fails as a whole and
+            # the client resends it; what was applied before is answered "duplicate".
+            db.rollback()
+            raise
         except Exception:
             # A fault in one handler must not answer 500 for the whole batch (the client
             # would resend it for ever); logged without the payload.

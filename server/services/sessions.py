@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from core.enums import SessionState
+from core.protocol import RecordKind
 from server import models as m
 from server.changes import Audience, record
 
@@ -36,7 +37,7 @@ def log_session(
     session.updated_at = now or datetime.now()
     return record(
         db,
-        "session",
+        RecordKind.SESSION,
         session.id,
         audience=audience_of(session, prev_assignee_id=prev_assignee_id, was_waiting=was_waiting),
         now=now,
@@ -82,7 +83,7 @@ def add_note(
         created_at=at or datetime.now(),
     )
     db.add(note)
-    record(db, "session_note", note_id, audience=audience_of(session), now=at)
+    record(db, RecordKind.SESSION_NOTE, note_id, audience=audience_of(session), now=at)
     return note
 
 
@@ -93,14 +94,14 @@ def relog_children(db: DbSession, session: m.Session, *, prev_assignee_id: int |
     for note_id in db.scalars(
         select(m.SessionNote.id).where(m.SessionNote.session_id == session.id)
     ):
-        record(db, "session_note", note_id, audience=audience)
+        record(db, RecordKind.SESSION_NOTE, note_id, audience=audience)
     for eval_id in db.scalars(select(m.Evaluation.id).where(m.Evaluation.session_id == session.id)):
-        record(db, "evaluation", eval_id, audience=audience)
+        record(db, RecordKind.EVALUATION, eval_id, audience=audience)
     # A running walkthrough goes with the session: the new assignee continues it.
     for run_id in db.scalars(
         select(m.WalkthroughRun.id).where(m.WalkthroughRun.session_id == session.id)
     ):
-        record(db, "walkthrough_run", run_id, audience=audience)
+        record(db, RecordKind.WALKTHROUGH_RUN, run_id, audience=audience)
     # Share links too: the new assignee sees the session's link and may revoke it.
     for link_id in db.scalars(select(m.ShareLink.id).where(m.ShareLink.session_id == session.id)):
-        record(db, "share_link", link_id, audience=audience)
+        record(db, RecordKind.SHARE_LINK, link_id, audience=audience)

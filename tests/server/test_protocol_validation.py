@@ -6,12 +6,15 @@ session; and the real sync engine keeps pushing and pulling after a refusal."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from core.localstore.session_actions import Me, SessionActions, TransitionRequest
+from core.session_rules import Action
 from server import models as m
 from server.services.mutations import FAILED, HANDLERS, REUSED
 from sync.client import ApiClient
@@ -274,5 +277,45 @@ def test_the_real_engine_keeps_pushing_and_pulling_after_a_refused_action(
         assert count(live_server, m.SessionNote, id=later) == 1
         texts = {n.text for n, _pending in client.store.notes(s)}
         assert {"后面的备注照常保存", "再来一条", "班组长：请尽快回电"} <= texts
+    finally:
+        client.close()
+
+
+def test_an_escalation_looks_the_same_in_the_cache_as_on_the_server(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Both sides run ``transition_effect``: the 1515 record the agent sees at once is
+    the one the server stores (the two copies had drifted apart)."""
+    client = make_client(live_server.url, tmp_path / "agent.sqlite3")
+    try:
+        client.engine.sync_blocking()
+        user = client.api.me()
+        actions = SessionActions(
+            client.store, Me(user.id, user.display_name, user.role, user.team_id)
+        )
+        s = sid("S010")
+        actions.transition(
+            s,
+            TransitionRequest(
+                Action.ESCALATE, reason="需要人社局确认", department="人社局", complexity="complex"
+            ),
+        )
+        local = client.store.session(s)
+        assert local is not None
+        local_escalation = dict(local.escalation or {})
+        local_entry = dict(local.timeline[-1]["detail"])
+        assert client.engine.sync_blocking().rejected == []
+        with live_server.db() as db:
+            row = db.get(m.Session, s)
+            assert row is not None and row.state == "escalated"
+            server_escalation = dict(row.escalation or {})
+            server_detail = {k: v for k, v in row.events[-1].detail.items() if k != "offline_at"}
+            server_due = row.due_at
+        local_at = datetime.fromisoformat(local_escalation.pop("escalated_at"))
+        server_at = datetime.fromisoformat(server_escalation.pop("escalated_at"))
+        assert abs(server_at - local_at) <= timedelta(seconds=2)
+        assert local_escalation == server_escalation
+        assert local_entry == server_detail
+        assert local.due_at == server_due
     finally:
         client.close()
