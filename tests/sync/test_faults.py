@@ -263,14 +263,16 @@ def test_a_handler_that_trips_on_a_malformed_payload_refuses_it_instead_of_faili
     client: Client, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def fragile(_db, _user, mutation: Mutation):  # type: ignore[no-untyped-def]
-        return int(mutation.payload["count"])  # KeyError for the payload sent below
+        return int(mutation.raw["count"])  # KeyError for the payload sent below
 
-    monkeypatch.setitem(HANDLERS, ("test_kind", "fragile"), fragile)
+    # A handler with a bug (the protocol let the payload through; the handler trips).
+    monkeypatch.setitem(HANDLERS, ("session", "reveal"), fragile)
     client.engine.sync_blocking()
-    client.store.enqueue("test_kind", "fragile", None, {"text": "缺少字段"})
-    note_id, _ = client.store.add_note(my_session_id(client), "后面的操作照常保存", None)
+    session_id = my_session_id(client)
+    client.store.enqueue("session", "reveal", session_id, {"session_id": session_id})
+    note_id, _ = client.store.add_note(session_id, "后面的操作照常保存", None)
     report = client.engine.sync_blocking()
-    assert len(report.rejected) == 1 and "数据格式有误" in report.rejected[0]
+    assert len(report.rejected) == 1 and "服务器处理此操作时出错" in report.rejected[0]
     assert count(live_server, m.SessionNote, id=note_id) == 1
     agree(client, live_server)
 
