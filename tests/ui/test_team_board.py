@@ -499,7 +499,12 @@ def test_a_rectification_is_followed_up_from_the_list(
                     assert r is not None
                     return r.state, r.assignee_id, r.verification
 
-            assert server_state() == ("assigned", liuyang, "调取录音核实")
+            # The answers are asked before the actions are queued: wait for the server.
+            await wait_until(
+                lambda: server_state() == ("assigned", liuyang, "调取录音核实"),
+                15,
+                "assigned and recorded on the server",
+            )
             await wait_until(
                 lambda: "刘洋" in str(model.index(model.row_of(rid), model.COL_ASSIGNEE).data()),
                 10,
