@@ -30,7 +30,7 @@ from core.localstore.session_actions import (
     TransitionRequest,
 )
 from core.protocol import ProtocolError
-from core.session_rules import Action
+from core.session_rules import Action, RuleViolation
 from sync.account import Account
 from sync.connectivity import ConnState
 from sync.errors import SyncError
@@ -214,6 +214,9 @@ class SessionConsole(QObject):
                 )
             except ProtocolError as exc:
                 self.pane.show_message(exc.reason, error=True)
+                return
+            except RuleViolation as exc:
+                self.pane.show_message(exc.message, error=True)
                 return
             self.pane.clear_note_editor()
             await self.refresh(changes)

@@ -190,9 +190,7 @@ class SessionView(QWidget):
         self.notes.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.note_edit = QPlainTextEdit()
         self.note_edit.setObjectName("noteEditor")
-        self.note_edit.setPlaceholderText(
-            self.tr("写内部备注，仅工作人员可见；Ctrl+Enter 添加（离线也可）")
-        )
+        self.note_edit.setPlaceholderText(self._note_hint())
         self.note_edit.setTabChangesFocus(True)
         self.note_edit.setFixedHeight(70)
         self.note_button = QPushButton(self.tr("添加备注"))
@@ -299,6 +297,17 @@ class SessionView(QWidget):
         self.message.setText(text)
         self.message.show()
         self._message_timer.start(seconds * 1000)
+
+    def _note_hint(self) -> str:
+        return self.tr("写内部备注，仅工作人员可见；Ctrl+Enter 添加（离线也可）")
+
+    def set_note_closed(self, closed: bool) -> None:
+        """A closed session takes no new notes: the editor is greyed and says so."""
+        self.note_edit.setReadOnly(closed)
+        self.note_edit.setEnabled(not closed)
+        self.note_edit.setPlaceholderText(
+            self.tr("该会话已办结，不能再添加备注") if closed else self._note_hint()
+        )
 
     def clear(self) -> None:
         self.detail = None

@@ -21,6 +21,7 @@ from core.localstore.changes import Changes
 from core.masking import mask_text
 from core.protocol import FeedbackCreate, NoteCreate, Payload, RecordKind, wire
 from core.search import index as knowledge_index
+from core.session_rules import check_note
 
 CURSOR = "cursor"
 HORIZON = "horizon_seq"
@@ -285,7 +286,12 @@ class LocalStore:
     # -- local actions -------------------------------------------------------------------
 
     def add_note(self, session_id: str, text: str, author: Agent | None) -> tuple[str, Changes]:
-        """Write a note locally and queue it, in one transaction."""
+        """Write a note locally and queue it, in one transaction.
+
+        Raises:
+            RuleViolation: the session is closed.
+            ProtocolError: the note would be refused (empty, too long, control characters).
+        """
         note_id = str(uuid.uuid4())
         now = datetime.now().replace(microsecond=0)
         note = SessionNote(
@@ -297,6 +303,10 @@ class LocalStore:
             created_at=now,
         )
         with self._sessions.begin() as db:
+            row = db.get(lm.Session, session_id)
+            if row is not None:
+                # The server's rule, checked here first: a closed session takes no notes.
+                check_note(visible=True, held_until=None, closed_at=row.closed_at, written_at=now)
             db.add(
                 lm.SessionNote(
                     id=note_id,

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from core.localstore.session_actions import Me, SessionActions, TransitionRequest
-from core.session_rules import Action
+from core.protocol import ProtocolError
+from core.session_rules import Action, RuleViolation
 from server import models as m
 from server.services.mutations import FAILED, HANDLERS, REUSED
 from sync.client import ApiClient
@@ -263,6 +264,11 @@ def test_the_real_engine_keeps_pushing_and_pulling_after_a_refused_action(
             "session_note", "create", "n-1", {"note_id": "n-1", "session_id": s, "text": {}}
         )
         good, _ = client.store.add_note(s, "后面的备注照常保存", None)
+        # The client checks the server's rules first: nothing is queued for these.
+        with pytest.raises(RuleViolation, match="已办结"):
+            client.store.add_note(sid("S007"), "已办结的会话", None)
+        with pytest.raises(ProtocolError, match="text"):
+            client.store.add_note(s, "  ", None)
         report = client.engine.sync_blocking()
         assert report.pushed == 3 and len(report.rejected) == 2
         assert "to_agent_id" in report.rejected[0] and "text" in report.rejected[1]

@@ -15,6 +15,8 @@ from tests.ui.test_session_console import Windows, activate, sid, windows  # noq
 from ui.worker import Workers
 
 SHOTS = os.environ.get("BANGBAN_SHOTS")
+if SHOTS:
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
 
 
 def test_a_note_with_a_control_character_is_refused_before_it_is_queued(
@@ -40,8 +42,27 @@ def test_a_note_with_a_control_character_is_refused_before_it_is_queued(
         assert "text" in pane.view.message.text() and pane.view.message.isVisible()
         assert store.outbox_size() == before
         assert all("材料" not in n.text for n, _ in store.notes(s))
+        # A closed session takes no new notes: the button and the shortcut are off.
+        pane.view.note_edit.clear()
+        closed = sid("S007")
+        assert pane.select_session(closed)
+        await wait_until(
+            lambda: (
+                pane.view.detail is not None
+                and pane.view.detail.session.id == closed
+                and not pane.view.note_button.isEnabled()
+            ),
+            10,
+            "note button off for a closed session",
+        )
+        assert not pane.add_note_action.isEnabled() and not pane.view.note_edit.isEnabled()
+        assert "已办结" in pane.view.note_edit.placeholderText()
         if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
+            window.grab().save(str(Path(SHOTS) / "note_closed.png"))
+        assert pane.select_session(s)
+        await wait_until(pane.view.note_button.isEnabled, 10, "on again for an open one")
+        assert pane.view.note_edit.isEnabled() and not pane.view.note_edit.isReadOnly()
+        if SHOTS:
             window.grab().save(str(Path(SHOTS) / "note_refused.png"))
         await windows.close_all()
 

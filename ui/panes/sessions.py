@@ -723,8 +723,11 @@ class SessionsPane(QWidget):
         has_numbers = s is not None and bool(s.caller_phone or s.caller_id_number)
         self.reveal_action.setEnabled(has_numbers and not self.view.revealed)
         self.guide_action.setEnabled(s is not None and bool(s.matter_code))
-        self.add_note_action.setEnabled(s is not None)
-        self.view.note_button.setEnabled(s is not None)
+        # A closed session takes no new notes (core.session_rules.check_note).
+        open_session = s is not None and S(s.state) is not S.CLOSED
+        self.add_note_action.setEnabled(open_session)
+        self.view.note_button.setEnabled(open_session)
+        self.view.set_note_closed(s is not None and not open_session)
 
     # -- asking and requesting -----------------------------------------------------------------
 
