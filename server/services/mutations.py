@@ -1,9 +1,13 @@
 """Applying pushed mutations (``POST /api/v1/sync/mutations``), each at most once.
 
-Each mutation runs in its own transaction together with the row that remembers its
-id, so a resend after a lost answer finds that row and is answered ``duplicate``;
-a refusal rolls back only that mutation and never blocks the ones behind it.
-Features register their handlers with :func:`handler`.
+Each mutation is first checked by :mod:`core.protocol` (a malformed one is refused,
+naming its field), then runs in its own transaction together with the row that
+remembers its id and a digest of its content. That row is written first, so a copy of
+the same mutation racing in stops on its primary key: the one constraint that means
+``duplicate``, and only when the content matches (other content under a used id is
+refused). Any other constraint, or a fault in the handler, refuses that mutation with
+a reason; it never blocks the ones behind it. Features register their handlers with
+:func:`handler`.
 """
 
 from __future__ import annotations

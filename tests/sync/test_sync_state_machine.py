@@ -164,7 +164,12 @@ class SyncMachine(RuleBasedStateMachine):
         world.proxy.refusing = False
         self.client: Client = world.fresh_client(self.n)
         me = self.client.api.me().id
-        self.sessions = sorted(s.id for s in self.client.store.sessions() if s.assignee_id == me)
+        # The agent's open sessions: a closed one takes no new notes (check_note).
+        self.sessions = sorted(
+            s.id
+            for s in self.client.store.sessions()
+            if s.assignee_id == me and s.state != "closed"
+        )
         self.tracked: list[Tracked] = []
         self.deleted: set[str] = set()
         self.let_go: set[str] = set()
@@ -249,7 +254,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(
         pick=st.integers(0, 100),
-        text=st.text("社保户口公积金补交材料已告知 ", min_size=1, max_size=24),
+        text=st.text("社保户口公积金补交材料已告知 ", min_size=1, max_size=24).filter(str.strip),
     )
     def person_writes_a_note(self, pick: int, text: str) -> None:
         session_id = self.sessions[pick % len(self.sessions)]
