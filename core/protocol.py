@@ -62,8 +62,9 @@ class Op(StrEnum):
 class ProtocolError(ValueError):
     """A value of a pushed action that does not fit the protocol.
 
-    ``field`` is the wire name (``payload.caller_name``), ``reason`` a sentence in
-    Chinese that names the field, shown to the person as it is.
+    ``field`` is the payload key (``caller_name``), or ``kind`` / ``payload`` /
+    ``target_id`` / ``base_seq`` / ``created_at`` for the envelope; ``reason`` a sentence
+    in Chinese that names the field, shown to the person as it is.
     """
 
     def __init__(self, field: str, reason: str) -> None:
@@ -75,6 +76,10 @@ class ProtocolError(ValueError):
 # -- limits -------------------------------------------------------------------------------
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
+"""Ids a client makes (uuids): notes, evaluations, runs, feedback, mutations."""
+REFERENCE_PATTERN = re.compile(r"[^\x00-\x20\x7f]+")
+"""Ids of records made elsewhere (sessions from the intake API, knowledge entries and
+teams named by admins): any visible characters, no spaces or control characters."""
 MAX_ID = 64
 MAX_INT = 2**31 - 1
 """Every integer id fits a 32-bit column on SQLite and PostgreSQL alike."""
@@ -120,9 +125,7 @@ class Text(Spec):
     """An absent field stays None (rectification texts: absent = not changed)."""
 
     def empty(self) -> Any:
-        if self.nonempty:
-            return ""  # caught in convert for present values; absent ones are checked below
-        return None if self.absent_is_none else ""
+        return None if self.absent_is_none and not self.nonempty else ""
 
     def parse(self, key: str, value: Any, present: bool) -> Any:
         result = super().parse(key, value, present)
@@ -133,7 +136,7 @@ class Text(Spec):
     def convert(self, key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise ProtocolError(key, f"{_name(self.label, key)}应为文字")
-        if "\x00" in value:
+        if "\x00" in value:  # PostgreSQL refuses NUL in text: refuse it here, in words
             raise ProtocolError(key, f"{_name(self.label, key)}含有不允许的控制字符")
         value = value.strip()
         if len(value) > self.max_len:
@@ -143,9 +146,11 @@ class Text(Spec):
 
 @dataclass(frozen=True)
 class Id(Spec):
-    """A record id: letters, digits and ``._:@-``, at most ``max_len`` characters."""
+    """A record id, at most ``max_len`` characters; ``made_here`` ids (those the
+    client makes) are letters, digits and ``._:@-`` only."""
 
     max_len: int = MAX_ID
+    made_here: bool = False
 
     def convert(self, key: str, value: Any) -> Any:
         if not isinstance(value, str):
@@ -157,7 +162,7 @@ class Id(Spec):
             return None
         if len(value) > self.max_len:
             raise ProtocolError(key, f"{_name(self.label, key)}过长（最多 {self.max_len} 个字符）")
-        if not ID_PATTERN.fullmatch(value):
+        if not (ID_PATTERN if self.made_here else REFERENCE_PATTERN).fullmatch(value):
             raise ProtocolError(key, f"{_name(self.label, key)}格式不正确")
         return value
 
@@ -420,7 +425,7 @@ class NoteCreate(Payload):
     OP = Op.CREATE
     TARGET = "note_id"
 
-    note_id: str = spec(Id("备注编号", required=True), "")
+    note_id: str = spec(Id("备注编号", required=True, made_here=True), "")
     session_id: str = spec(SESSION_ID, "")
     text: str = spec(Text("备注内容", max_len=4000, nonempty=True), "")
 
@@ -432,7 +437,7 @@ class EvaluationCreate(Payload):
     OP = Op.CREATE
     TARGET = "evaluation_id"
 
-    evaluation_id: str = spec(Id("评价编号", required=True), "")
+    evaluation_id: str = spec(Id("评价编号", required=True, made_here=True), "")
     session_id: str = spec(SESSION_ID, "")
     score: int = spec(Int("评价等级", required=True, low=1, high=5), 0)
     comment: str = spec(Text("评价内容", max_len=1000), "")
@@ -445,7 +450,7 @@ class WalkthroughRunSave(Payload):
     OP = Op.SAVE
     TARGET = "run_id"
 
-    run_id: str = spec(Id("导办记录编号", required=True), "")
+    run_id: str = spec(Id("导办记录编号", required=True, made_here=True), "")
     session_id: str = spec(SESSION_ID, "")
     walkthrough_id: str = spec(Id("导办脚本", required=True), "")
     version: int = spec(Int("脚本版本", required=True, high=1_000_000), 0)
@@ -465,7 +470,7 @@ class FeedbackCreate(Payload):
     OP = Op.CREATE
     TARGET = "feedback_id"
 
-    feedback_id: str = spec(Id("反馈编号", required=True), "")
+    feedback_id: str = spec(Id("反馈编号", required=True, made_here=True), "")
     entry_id: str | None = spec(Id("知识条目"))
     kind: str = spec(Choice("反馈类型", required=True, values=FEEDBACK_KINDS), "")
     text: str = spec(Text("反馈内容", max_len=4000, nonempty=True), "")
@@ -575,7 +580,6 @@ class Envelope:
     payload: Payload
 
 
-MUTATION_ID = Id("操作编号", required=True, max_len=64)
 TARGET_ID = Id("操作对象", max_len=96)
 BASE_SEQ = Int("同步游标", low=0, high=2**62)
 

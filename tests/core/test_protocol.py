@@ -98,6 +98,7 @@ MALFORMED = [
     ("session", "create", {"summary": "长" * 2001}, "summary", "最多 2000 字"),
     ("session", "create", {"take": "yes"}, "take", "应为是或否"),
     ("session", "create", {"matter_code": "A B"}, "matter_code", "事项编码（matter_code）格式"),
+    ("session_note", "create", {"note_id": "备注-1"}, "note_id", "备注编号（note_id）格式"),
     ("session", "transfer", {"to_agent_id": 10**30}, "to_agent_id", "超出范围"),
     ("session", "transfer", {"to_agent_id": 2.5}, "to_agent_id", "应为整数"),
     ("session", "transfer", {"to_agent_id": True}, "to_agent_id", "应为整数"),
