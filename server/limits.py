@@ -394,7 +394,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def _headers_late(self) -> None:
         self._header_timer = None
-        if self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete):
+        if self.conn.their_state is h11.IDLE and (
+            self.cycle is None or self.cycle.response_complete
+        ):
             self.transport.close()
 
 
