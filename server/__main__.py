@@ -43,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         timeout_graceful_shutdown=3,
-        **uvicorn_options(settings.max_connections),
+        **uvicorn_options(settings),
     )
     return 0
 

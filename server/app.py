@@ -46,7 +46,11 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     # Outermost: the caller's address, content types, tokens and body caps are checked
     # before anything reads, inflates or parses a body (server/limits.py).
-    app.add_middleware(RequestLimits, trusted_proxies=parse_networks(settings.trusted_proxies))
+    app.add_middleware(
+        RequestLimits,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+        open_body_seconds=settings.open_body_seconds,
+    )
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

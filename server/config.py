@@ -62,5 +62,9 @@ class ServerSettings:
     )
     """Connections and requests one server process serves at once (uvicorn's
     ``limit_concurrency``; each signed-in client holds one long poll)."""
+    header_timeout_seconds: float = 10.0
+    """A request line and its headers must arrive within this (slow clients are cut off)."""
+    open_body_seconds: float = 10.0
+    """The body of a request without a token (login, the join form) must arrive within this."""
     refresh_ttl_days: float = 14.0
     """A refresh token (kept in the client's keyring) lasts this long after its last use."""

@@ -35,7 +35,7 @@ import re
 import traceback
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import h11
@@ -43,6 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from server.config import ServerSettings
 from server.gzip_request import MAX_BODY, BadGzip, BodyInflater, TooLarge
 
 log = logging.getLogger(__name__)
@@ -177,9 +178,16 @@ def _safe_path(path: str) -> str:
 class RequestLimits:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, trusted_proxies: tuple[Network, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted_proxies: tuple[Network, ...] = (),
+        open_body_seconds: float | None = None,
+    ) -> None:
         self.app = app
         self.trusted_proxies = trusted_proxies
+        self.open_body_seconds = open_body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -250,6 +258,8 @@ class RequestLimits:
                 raise _Refuse(400, "bad_body", "请求头 Content-Length 无效") from None
         if policy.authenticated:
             await self._authenticate(scope)
+        elif self.open_body_seconds is not None:
+            policy = replace(policy, read_seconds=self.open_body_seconds)
         body = await _read_body(receive, policy, gzip=encoding == "gzip")
         headers = [
             (k, v)
@@ -400,13 +410,18 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def uvicorn_options(max_connections: int = 1000) -> dict[str, Any]:
+def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
     """Settings for ``uvicorn.run`` / ``uvicorn.Config`` that go with :class:`RequestLimits`."""
+    protocol = type(
+        "GuardedH11Protocol",
+        (GuardedH11Protocol,),
+        {"header_timeout": settings.header_timeout_seconds},
+    )
     return {
-        "http": GuardedH11Protocol,
+        "http": protocol,
         "timeout_keep_alive": 5,
         # Each signed-in client holds one long poll open; this caps what one process serves.
-        "limit_concurrency": max_connections,
+        "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": 16 * KB,
         # Our middleware decides which proxies to believe (BANGBAN_TRUSTED_PROXIES).
         "proxy_headers": False,

@@ -50,7 +50,7 @@ def start_live_server(database_url: str, **settings: Any) -> LiveServer:
         port=port,
         log_level="warning",
         access_log=False,
-        **uvicorn_options(server_settings.max_connections),
+        **uvicorn_options(server_settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
