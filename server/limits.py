@@ -249,17 +249,18 @@ class RequestLimits:
         encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
         if encoding not in ("identity", "gzip"):
             raise _Refuse(415, "unsupported_encoding", "请求内容的压缩方式不受支持")
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            try:
-                if int(declared) > policy.max_bytes:
-                    raise _Refuse(413, "too_large", _too_large(policy))
-            except ValueError:
-                raise _Refuse(400, "bad_body", "请求头 Content-Length 无效") from None
         if policy.authenticated:
             await self._authenticate(scope)
         elif self.open_body_seconds is not None:
             policy = replace(policy, read_seconds=self.open_body_seconds)
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise _Refuse(400, "bad_body", "请求头 Content-Length 无效") from None
+            if size > policy.max_bytes:
+                raise _Refuse(413, "too_large", _too_large(policy))
         body = await _read_body(receive, policy, gzip=encoding == "gzip")
         headers = [
             (k, v)
@@ -353,9 +354,9 @@ async def _reply(send: Send, status: int, code: str, message: str, **extra: Any)
     ]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
-    if status in (408, 413, 415, 400):
-        # The rest of the body may still be on its way: do not read it, close.
-        headers.append((b"connection", b"close"))
+    # The rest of a refused body may still be on its way: it is not read, the connection
+    # is closed after the answer.
+    headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
