@@ -280,6 +280,8 @@ class ApiClient:
                 status=status,
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
+        if status == 204:
+            return None  # done, nothing to say (sign-out)
         if payload is None:
             kind = response.headers.get("Content-Type", "未知类型").split(";")[0]
             raise BadResponse(

@@ -4,6 +4,7 @@ pages over HTTP, rate limiting, and the providers (Jitsi JWT, URL template)."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -551,3 +552,87 @@ def test_a_reassigned_session_ends_its_link(live_server: LiveServer, agent: ApiC
     assert page.status_code == 404 and "李晓雯" not in page.text
     revoked = timeline(live_server, session_id)[-1]
     assert revoked.kind == "share_revoked" and "改派" in revoked.detail["reason"]
+
+
+# -- links end with their session ------------------------------------------------------------
+
+
+def act(api: ApiClient, session_id: str, op: str, payload: dict, name: str) -> dict:
+    return api.push(
+        [
+            {
+                "mutation_id": f"{name}-{uuid.uuid4()}",
+                "kind": "session",
+                "op": op,
+                "target_id": session_id,
+                "payload": payload,
+            }
+        ]
+    )[0]
+
+
+def test_closing_the_session_ends_its_link(live_server: LiveServer, agent: ApiClient) -> None:
+    """办结 revokes the live link: the code stops working, the caller whose page is still
+    open is told that the share has ended, and the agent hears of it."""
+    session_id = session_of(live_server, "agent")
+    link = agent.post(f"/sessions/{session_id}/share")
+    with requests.Session() as phone:
+        page = phone.get(link["join_url"], timeout=10)
+        form = {
+            "token": re.search(r'name="token" value="([^"]+)"', page.text).group(1),
+            "seen": re.search(r'name="seen" value="([^"]+)"', page.text).group(1),
+        }
+        closed = act(
+            agent,
+            session_id,
+            "transition",
+            {"action": "close", "outcome": "resolved", "close_summary": "已办结"},
+            "close-share-1",
+        )
+        assert closed["status"] == "applied", closed["reason"]
+        late = phone.post(link["join_url"], data=form, allow_redirects=False, timeout=10)
+    assert late.status_code == 410 and "这次屏幕共享已经结束" in late.text
+    assert "李晓雯" not in late.text and "<form" not in late.text
+    # Someone without that page (or with a made-up mark) hears what an unknown code gets.
+    forged = requests.post(link["join_url"], data={"token": "x", "seen": "y"}, timeout=10)
+    assert forged.status_code == 404 and "共享码无效或已结束" in forged.text
+    assert agent.get(f"/sessions/{session_id}/share")["state"] == "revoked"
+    kinds = [e.kind for e in timeline(live_server, session_id)]
+    assert kinds == ["share_created", "share_revoked"]
+    assert "办结" in timeline(live_server, session_id)[-1].detail["reason"]
+    changes = [
+        e["payload"]["change"] for e in agent.events(0, 0)["events"] if e["kind"] == "share_link"
+    ]
+    assert changes == ["share_created", "share_revoked"]
+
+
+def test_transferring_the_session_ends_its_link(live_server: LiveServer, agent: ApiClient) -> None:
+    session_id = session_of(live_server, "agent")
+    link = agent.post(f"/sessions/{session_id}/share")
+    moved = act(
+        agent,
+        session_id,
+        "transfer",
+        {"to_agent_id": user_id(live_server, "wangfang"), "reason": "需要社保专窗办理"},
+        "transfer-share-1",
+    )
+    assert moved["status"] == "applied", moved["reason"]
+    page = requests.get(link["join_url"], timeout=10)
+    assert page.status_code == 404 and "李晓雯" not in page.text
+    with live_server.db() as db:
+        assert db.get(m.ShareLink, link["id"]).state == "revoked"
+    assert "转交" in timeline(live_server, session_id)[-1].detail["reason"]
+
+
+def test_other_moves_keep_the_link_and_a_consented_link_still_expires(
+    live_server: LiveServer, agent: ApiClient
+) -> None:
+    session_id = session_of(live_server, "agent")
+    link = agent.post(f"/sessions/{session_id}/share")
+    held = act(agent, session_id, "transition", {"action": "hold", "reason": "等材料"}, "hold-1")
+    assert held["status"] == "applied", held["reason"]
+    _page, answer = consent_over_http(link["join_url"])
+    assert answer.status_code == 303, "挂起 does not end the share"
+    move_expiry(live_server, link["id"], datetime.now() - timedelta(seconds=1))
+    assert requests.get(link["join_url"], timeout=10).status_code == 404
+    assert agent.get(f"/sessions/{session_id}/share")["state"] == "expired"
