@@ -109,13 +109,15 @@ def login(
     user = db.scalar(select(User).where(User.username == username))
     if not check_credentials(user, body.password):
         note_signin_failure(db, keys)
+        # An unknown name may be a password typed into the wrong field: only a hint of it.
+        shown = username[:64] if user is not None else f"{username[:1]}***（{len(username)} 位）"
         record_audit(
             db,
             actor_id=None,
             action="auth.login_failed",
             target_kind="user",
-            target_id=user.id if user is not None else username[:64],
-            detail={"username": username[:64], "known": user is not None},
+            target_id=user.id if user is not None else "unknown",
+            detail={"username": shown, "known": user is not None},
             source_ip=address,
         )
         db.commit()

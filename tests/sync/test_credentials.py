@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import KeyringError, PasswordDeleteError
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from server import models as m
 from sync.account import keep_refresh_tokens, open_account_cache, open_offline
@@ -105,8 +105,13 @@ def test_an_expired_token_is_renewed_with_the_refresh_token(
     assert api.me().username == "agent", "the 401 was answered by renewing, once"
     assert api.token != old_token
     assert store.load(live_server.url, "agent") not in (None, first), "the new one is kept"
-    # Signing out ends both tokens on the server and forgets them here.
+    # Signing out ends both tokens on the server and forgets them here, even when the
+    # bearer token has expired by then.
+    expire_tokens(live_server)
     api.logout()
+    with live_server.db() as db:
+        alive = db.scalars(select(m.RefreshToken).where(m.RefreshToken.revoked_at.is_(None)))
+        assert list(alive) == [], "every refresh token of the sign-in has ended"
     assert api.token is None and api.refresh_token is None
     assert store.load(live_server.url, "agent") is None
     with pytest.raises(AuthError):
