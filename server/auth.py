@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,11 +45,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_verifying = threading.BoundedSemaphore(4)
+"""Password checks at once per process: each argon2 check takes 64 MB of memory."""
+
+
 def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _verifying:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +95,9 @@ def note_signin_failure(db: DbSession, keys: list[str], now: datetime | None = N
     """Count one failure against each key; block a key past :data:`FREE_FAILURES`.
     One upsert per key, safe when several processes count at once."""
     now = now or datetime.now()
+    # Counts nobody has added to for an hour are over: the table stays small however many
+    # names and addresses a sprayer uses.
+    db.execute(delete(SigninThrottle).where(SigninThrottle.last_failure_at < now - FORGET_AFTER))
     insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     table = SigninThrottle.__table__
     for key in keys:
