@@ -401,3 +401,24 @@ def test_unauthenticated_gzip_bodies_leave_memory_bounded_and_the_log_clean(
     log_text = log_path.read_text("utf-8", "replace")
     assert secret not in log_text
     assert "Traceback" not in log_text, log_text[-2000:]
+
+
+def test_connections_past_the_cap_are_turned_away(
+    live_server_with,  # type: ignore[no-untyped-def]
+) -> None:
+    server = live_server_with(max_connections=2)
+    parts = urlsplit(server.url)
+    held = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(2)]
+    try:
+        for conn in held:
+            conn.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")  # not finished
+        time.sleep(0.3)
+        turned_away = requests.get(f"{server.url}/api/v1/health", timeout=10)
+        assert turned_away.status_code == 503
+    finally:
+        for conn in held:
+            conn.close()
+    deadline = time.monotonic() + 10
+    while requests.get(f"{server.url}/api/v1/health", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "the server did not recover"
+        time.sleep(0.1)
