@@ -254,7 +254,7 @@ async def run_client(args: argparse.Namespace, url: str, database_url: str) -> N
     login = await workers.on_net(api.login, "agent", DEMO_PASSWORD)
     cache = await workers.on_db(open_cache, cache_path)
     store = LocalStore(cache.sessions)
-    account = Account(url, login.user, api, cache, store, password_for_renewal=DEMO_PASSWORD)
+    account = Account(url, login.user, api, cache, store)
     settings = ClientSettings()
     controller = SyncController(
         account,

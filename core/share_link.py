@@ -95,11 +95,14 @@ def newest(records: list[dict[str, Any]]) -> ShareLinkInfo | None:
 
 
 def group_code(code: str) -> str:
-    """Digits in groups that are easy to read out: 123 456, 123 4567, 1234 5678."""
+    """Digits in groups that are easy to read out: 123 456, 123 4567, 1234 5678,
+    123 456 789, 123 456 7890 (the join page shows the code the same way)."""
     if len(code) <= 4:
         return code
-    cut = 3 if len(code) <= 7 else 4
-    return f"{code[:cut]} {code[cut:]}"
+    if len(code) <= 8:
+        cut = 3 if len(code) <= 7 else 4
+        return f"{code[:cut]} {code[cut:]}"
+    return f"{code[:3]} {code[3:6]} {code[6:]}"
 
 
 def remaining_text(seconds: float) -> str:

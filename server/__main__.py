@@ -26,6 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.limits import uvicorn_options
 
     settings = _settings(args)
     app = create_app(settings)
@@ -42,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         timeout_graceful_shutdown=3,
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -17,7 +17,7 @@ from server.api import walkthroughs as walkthrough_routes
 from server.config import ServerSettings
 from server.db import make_engine, migrate, session_factory
 from server.errors import ApiError
-from server.gzip_request import GzipRequestMiddleware
+from server.limits import RequestLimits, parse_networks
 from server.services import (
     dispatch,
     registry,  # noqa: F401  (registers mutation handlers)
@@ -44,22 +44,41 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     app.state.events = EventBus()
     dispatch.install(app)  # event polls count as heartbeats (presence, auto-assignment)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
-    app.add_middleware(GzipRequestMiddleware)
+    # Outermost: the caller's address, content types, tokens and body caps are checked
+    # before anything reads, inflates or parses a body (server/limits.py).
+    app.add_middleware(
+        RequestLimits,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+        open_body_seconds=settings.open_body_seconds,
+    )
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = dict(exc.headers)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(
             {"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name the field, never repeat what was sent (a password, a megabyte of text).
+        errors = [
+            {
+                "loc": [str(part)[:64] for part in error.get("loc", ())][:8],
+                "type": str(error.get("type", ""))[:64],
+            }
+            for error in exc.errors()[:20]
+        ]
+        fields = "、".join(
+            ".".join(e["loc"][1:] if len(e["loc"]) > 1 else e["loc"]) for e in errors[:5]
+        )
         return JSONResponse(
             {
-                "detail": "请求内容不完整或格式不对",
+                "detail": f"请求内容不完整或格式不对：{fields}" if fields else "请求内容格式不对",
                 "code": "invalid_request",
-                "errors": exc.errors(),
+                "errors": errors,
             },
             status_code=422,
         )

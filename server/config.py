@@ -52,3 +52,19 @@ class ServerSettings:
     )
     public_base_url: str = field(default_factory=lambda: os.environ.get("BANGBAN_PUBLIC_URL", ""))
     """Where callers reach the join pages; empty means the address the request came to."""
+    trusted_proxies: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_TRUSTED_PROXIES", "")
+    )
+    """Addresses or networks (comma-separated) of reverse proxies whose ``X-Forwarded-For``
+    is believed; by default nobody's, so rate limits count the address that connected."""
+    max_connections: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_MAX_CONNECTIONS", "1000"))
+    )
+    """Connections and requests one server process serves at once (uvicorn's
+    ``limit_concurrency``; each signed-in client holds one long poll)."""
+    header_timeout_seconds: float = 10.0
+    """A request line and its headers must arrive within this (slow clients are cut off)."""
+    open_body_seconds: float = 10.0
+    """The body of a request without a token (login, the join form) must arrive within this."""
+    refresh_ttl_days: float = 14.0
+    """A refresh token (kept in the client's keyring) lasts this long after its last use."""

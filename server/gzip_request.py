@@ -1,93 +1,60 @@
-"""Accept gzip-compressed request bodies (clients compress large outbox pushes)."""
+"""Gzip-compressed request bodies (clients compress large outbox pushes), inflated as they
+arrive and refused the moment they grow past their route's limit.
+
+``server.limits.RequestLimits`` feeds each received chunk to a :class:`BodyInflater`; a
+few kilobytes of gzip can expand to gigabytes, so the inflated size is counted while it
+is produced, never after.
+"""
 
 from __future__ import annotations
 
 import zlib
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 MAX_BODY = 32 * 1024 * 1024
+"""The most any route accepts once inflated (the sync push); most accept far less."""
 
 
-class GzipRequestMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class TooLarge(Exception):
+    """The body (compressed or inflated) is larger than the route accepts."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        if headers.get(b"content-encoding", b"").lower() != b"gzip":
-            await self.app(scope, receive, send)
-            return
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY:
-                await _reply(send, 413, "请求内容过大")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
+
+class BadGzip(Exception):
+    """The body is not one well-formed gzip stream."""
+
+
+class BodyInflater:
+    """Inflate one gzip stream chunk by chunk, never producing more than ``limit`` bytes."""
+
+    def __init__(self, limit: int = MAX_BODY) -> None:
+        self.limit = limit
+        self.size = 0
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not chunk:
+            return b""
+        if self._inflater.eof:
+            raise BadGzip("data after the end of the gzip stream")
         try:
-            body = _inflate(b"".join(chunks))
-        except _TooLarge:
-            await _reply(send, 413, "请求内容过大")
-            return
-        except (OSError, EOFError, zlib.error):
-            await _reply(send, 400, "请求内容的压缩格式有误")
-            return
-        new_headers = [
-            (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
-        ]
-        new_headers.append((b"content-length", str(len(body)).encode()))
-        scope = dict(scope, headers=new_headers)
-        sent = False
+            out = self._inflater.decompress(chunk, self.limit - self.size + 1)
+        except zlib.error as exc:
+            raise BadGzip(str(exc)) from exc
+        self.size += len(out)
+        # A tail left unconsumed means the output limit stopped it: more is coming.
+        if self.size > self.limit or self._inflater.unconsumed_tail:
+            raise TooLarge
+        if self._inflater.unused_data:
+            raise BadGzip("data after the end of the gzip stream")
+        return out
 
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+    def finish(self) -> None:
+        if not self._inflater.eof:
+            raise BadGzip("truncated gzip body")
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _inflate(data: bytes) -> bytes:
-    """Decompress one gzip body, refusing one that inflates past ``MAX_BODY`` (a few
-    kilobytes of gzip can expand to gigabytes)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    body = inflater.decompress(data, MAX_BODY + 1)
-    if len(body) > MAX_BODY or inflater.unconsumed_tail:
-        raise _TooLarge
-    if not inflater.eof:
-        raise EOFError("truncated gzip body")
+def inflate(data: bytes, limit: int = MAX_BODY) -> bytes:
+    """Decompress one whole gzip body (raises :class:`TooLarge` or :class:`BadGzip`)."""
+    inflater = BodyInflater(limit)
+    body = inflater.feed(data)
+    inflater.finish()
     return body
-
-
-async def _reply(send: Send, status: int, message: str) -> None:
-    import json
-
-    body = json.dumps({"detail": message, "code": "bad_body"}, ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

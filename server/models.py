@@ -62,6 +62,36 @@ class AuthToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class RefreshToken(Base):
+    """A refresh token (kept in the client's keyring); only its SHA-256 is stored.
+
+    Each use replaces it with a new one of the same ``family``; a token used twice means
+    a copy is in someone else's hands, and the whole family is revoked.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SigninThrottle(Base):
+    """Failed sign-ins per key (``user:<name>`` or ``addr:<address>``), shared by every
+    server process through the database."""
+
+    __tablename__ = "signin_throttle"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 class MatterGuide(Base):
     __tablename__ = "matter_guides"
 
@@ -347,6 +377,8 @@ class JoinAttempt(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime, index=True)
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_join_attempts_ok_at", "ok", "at"),)
 
 
 class Rectification(Base):

@@ -8,17 +8,26 @@ and agrees with one button; only then are they sent on to the provider's room.
 The consent form is protected by a double-submit token: the page sets a random
 cookie and repeats it in a hidden field, and the POST must carry both (a page on
 another site can neither read nor set the cookie). A POST whose ``Origin`` names
-another site is refused as well. Wrong codes are rate-limited per client address.
+another site is refused as well.
+
+Guessing codes (``share.join_gate``): an unknown, expired or revoked code gets the same
+page and counts as a wrong guess; an address past its free wrong guesses has every
+answer held a little (the right code still gets in); past the hourly cap across all
+addresses no code is checked. "Opened" is marked only when a person's browser comes
+from our own code form (``Sec-Fetch-Site: same-origin``) or agrees: a link-preview bot
+fetching the SMS link marks nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
 from string import Template
@@ -29,6 +38,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from core.share_link import group_code
 from server import models as m
 from server.config import ServerSettings
 from server.services import share
@@ -130,50 +140,59 @@ def _notice(
 
 
 RETYPE_HTML = '<a class="button" href="/j">重新输入共享码</a>'
+MAX_HELD_PER_ADDRESS = 2
+"""Answers held at once for one slowed address (in this process); more are refused."""
+_held: dict[str, int] = {}
 
 
-def unknown_page() -> HTMLResponse:
+def unusable_page() -> HTMLResponse:
+    """One page for an unknown, an expired and a revoked code alike: the answer must not
+    tell a guesser which codes were ever given out."""
     return _notice(
-        "共享码无效",
-        "共享码无效",
-        "没有找到这个共享码。请核对工作人员告诉您的数字后重新输入。",
+        "共享码无效或已结束",
+        "共享码无效或已结束",
+        "这个共享码现在不能使用：可能是数字有误，也可能这次屏幕共享已经结束。"
+        "请核对工作人员告诉您的数字；如仍需帮助，请联系工作人员重新发起。",
         status=404,
         mark="?",
         action_html=RETYPE_HTML,
     )
 
 
-def expired_page() -> HTMLResponse:
+def ended_page() -> HTMLResponse:
+    """For the browser that was shown this link while it was live (it proves so with the
+    form's ``seen`` mark): the link is over, in plain words."""
     return _notice(
-        "共享码已过期",
-        "共享码已过期",
-        "这个屏幕共享已经过了有效时间，不能再进入。如仍需帮助，请联系工作人员重新发起。",
-        status=410,
-        mark="",
-        mark_class="clock",
-    )
-
-
-def revoked_page() -> HTMLResponse:
-    return _notice(
-        "共享已撤销",
-        "共享已被工作人员撤销",
-        "这个屏幕共享已经结束，不能再进入。如仍需帮助，请联系工作人员重新发起。",
+        "屏幕共享已结束",
+        "这次屏幕共享已经结束",
+        "工作人员一方已经结束了这次屏幕共享（会话已办结或转交他人，或已过有效时间），"
+        "不能再进入。如仍需帮助，请联系工作人员重新发起。",
         status=410,
         mark="×",
     )
 
 
-def limited_page() -> HTMLResponse:
-    minutes = int(share.WRONG_CODE_WINDOW.total_seconds() // 60)
+def limited_page(retry_after: int) -> HTMLResponse:
     return _notice(
         "尝试次数过多",
         "尝试次数过多",
-        f"输入错误的共享码次数太多，为保护群众安全，请 {minutes} 分钟后再试，"
+        f"从您的网络输入错误共享码的次数太多，请 {retry_after} 秒后再试，"
         "或请工作人员把链接发到您的手机上。",
         status=429,
         bad=True,
-        headers={"Retry-After": str(int(share.WRONG_CODE_WINDOW.total_seconds()))},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def busy_page(retry_after: int) -> HTMLResponse:
+    minutes = max(1, retry_after // 60)
+    return _notice(
+        "暂时无法验证",
+        "暂时无法验证共享码",
+        f"近期输入错误共享码的请求过多，为保护群众安全，暂停验证。请 {minutes} 分钟后再试。",
+        status=429,
+        bad=True,
+        headers={"Retry-After": str(retry_after)},
     )
 
 
@@ -203,13 +222,20 @@ def unavailable_page() -> HTMLResponse:
 
 
 def _address(request: Request) -> str:
-    # Behind a reverse proxy uvicorn has already replaced this with the forwarded address
-    # (--forwarded-allow-ips); rate limits then count callers, not the proxy.
+    # server.limits has already named the caller (X-Forwarded-For only from a trusted
+    # proxy, BANGBAN_TRUSTED_PROXIES): limits count callers, not the proxy.
     return request.client.host if request.client else "unknown"
 
 
 def _browser(request: Request) -> str:
     return (request.headers.get("user-agent") or "")[:300]
+
+
+def _seen_mark(token: str, link: m.ShareLink) -> str:
+    """What the join page puts in its form: proof that this browser (its form token) was
+    shown this link while it was live. The room name is never shown to the caller, so
+    nobody who has not seen the page can make the mark."""
+    return hashlib.sha256(f"{token}:{link.room}".encode()).hexdigest()[:32]
 
 
 def _same_origin(request: Request, settings: ServerSettings) -> bool:
@@ -254,28 +280,58 @@ def enter_code(request: Request, code: str | None = None) -> Response:
         return _page("输入共享码", _fill("enter", error_html="", typed=""))
     normalized = share.normalize_code(code)
     if not normalized:
-        error = '<p class="error">共享码应为 6 到 8 位数字，请核对后重新输入。</p>'
+        low, high = share.ACCEPTED_DIGITS
+        error = f'<p class="error">共享码应为 {low} 到 {high} 位数字，请核对后重新输入。</p>'
         return _page("输入共享码", _fill("enter", error_html=error, typed=code[:16]), status=400)
     return RedirectResponse(f"/j/{normalized}", status_code=303)
 
 
+async def _guarded(request: Request, work: Callable[[], Response]) -> Response:
+    """Run ``work`` (which checks a code) within the limits of ``share.join_gate``: closed
+    to everyone past the hourly cap; held a while for an address that guessed wrong."""
+    address = _address(request)
+
+    def gate() -> share.Gate:
+        with request.app.state.db() as db:
+            return share.join_gate(db, address)
+
+    found = await run_in_threadpool(gate)
+    if found.closed:
+        return busy_page(found.retry_after)
+    if found.hold_seconds > 0:
+        if _held.get(address, 0) >= MAX_HELD_PER_ADDRESS:
+            return limited_page(found.retry_after)
+        _held[address] = _held.get(address, 0) + 1
+        try:
+            await asyncio.sleep(found.hold_seconds)
+        finally:
+            _held[address] -= 1
+            if _held[address] <= 0:
+                del _held[address]
+    return await run_in_threadpool(work)
+
+
 @router.get("/j/{raw_code}")
-def show_link(raw_code: str, request: Request) -> Response:
+async def show_link(raw_code: str, request: Request) -> Response:
     """The join page of one code: who is helping, the check phrase, the consent button."""
+    return await _guarded(request, lambda: _show(raw_code, request))
+
+
+def _show(raw_code: str, request: Request) -> Response:
     settings: ServerSettings = request.app.state.settings
     address, browser = _address(request), _browser(request)
     token = _form_token(request)
+    # A person's browser coming from our own code form says so; a link-preview bot
+    # fetching the SMS link does not, and must not mark the link opened.
+    from_our_form = request.headers.get("sec-fetch-site") == "same-origin"
     with request.app.state.db() as db:
-        found = _resolve(db, raw_code, address)
-        if isinstance(found, Response):
+        link = share.usable_link(db, share.normalize_code(raw_code))
+        share.note_attempt(db, address, ok=link is not None)
+        if link is None:
             db.commit()
-            return found
-        link = found
-        if share.expire_if_due(db, link):
-            db.commit()
-            request.app.state.events.notify()
-            return expired_page()
-        changed = share.mark_opened(db, link, address=address, browser=browser)
+            request.app.state.events.notify()  # a lazy expiry may have been written
+            return unusable_page()
+        changed = from_our_form and share.mark_opened(db, link, address=address, browser=browser)
         content = _link_content(db, link, token)
         db.commit()
         if changed:
@@ -287,23 +343,6 @@ def show_link(raw_code: str, request: Request) -> Response:
     )
     _set_cookie(response, request, token)
     return response
-
-
-def _resolve(db: Any, raw_code: str, address: str) -> Response | m.ShareLink:
-    """The live link behind a code, or the page that says why there is none.
-    Wrong codes count against the address; a blocked address gets nothing."""
-    if share.is_blocked(db, address):
-        return limited_page()
-    code = share.normalize_code(raw_code)
-    link = share.find_by_code(db, code) if code else None
-    share.note_attempt(db, address, ok=link is not None)
-    if link is None:
-        return unknown_page()
-    if link.state == share.REVOKED:
-        return revoked_page()
-    if link.state == share.EXPIRED:
-        return expired_page()
-    return link
 
 
 def _link_content(db: Any, link: m.ShareLink, token: str) -> str:
@@ -322,6 +361,7 @@ def _link_content(db: Any, link: m.ShareLink, token: str) -> str:
     return _fill(
         "link",
         code=link.code,
+        code_spoken=group_code(link.code),
         expires_at=f"{link.expires_at:%H:%M}",
         helper_name=helper.name or "（未登记）",
         helper_number=helper.staff_number or "（未登记）",
@@ -330,6 +370,7 @@ def _link_content(db: Any, link: m.ShareLink, token: str) -> str:
         purpose=purpose,
         notice_html=notice,
         token=token,
+        seen=_seen_mark(token, link),
         button="再次进入共享房间" if again else "暗语一致，同意共享屏幕",
     )
 
@@ -337,23 +378,33 @@ def _link_content(db: Any, link: m.ShareLink, token: str) -> str:
 @router.post("/j/{raw_code}")
 async def consent(raw_code: str, request: Request) -> Response:
     """The caller agreed: record it in the timeline and send them to the room."""
-    body = await request.body()
+    body = await request.body()  # at most a few KB: server.limits refuses more
     form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
     sent = (form.get("token") or [""])[0]
-    return await run_in_threadpool(_consent, raw_code, request, sent)
+    seen = (form.get("seen") or [""])[0]
+    return await _guarded(request, lambda: _consent(raw_code, request, sent, seen))
 
 
-def _consent(raw_code: str, request: Request, sent_token: str) -> Response:
+def _consent(raw_code: str, request: Request, sent_token: str, seen: str) -> Response:
     settings: ServerSettings = request.app.state.settings
     address, browser = _address(request), _browser(request)
     cookie = request.cookies.get(COOKIE) or ""
+    token_ok = bool(cookie) and secrets.compare_digest(cookie, sent_token)
     with request.app.state.db() as db:
-        found = _resolve(db, raw_code, address)
-        if isinstance(found, Response):
+        code = share.normalize_code(raw_code)
+        link = share.usable_link(db, code)
+        if link is None:
+            # The browser that was shown this link while it was live hears that it has
+            # ended; anyone else hears what an unknown code gets.
+            ended = share.find_by_code(db, code) if code and token_ok else None
+            saw_it = ended is not None and secrets.compare_digest(
+                _seen_mark(cookie, ended), seen[:32]
+            )
+            share.note_attempt(db, address, ok=saw_it)
             db.commit()
-            return found
-        link = found
-        token_ok = bool(cookie) and secrets.compare_digest(cookie, sent_token)
+            request.app.state.events.notify()
+            return ended_page() if saw_it else unusable_page()
+        share.note_attempt(db, address, ok=True)
         if not token_ok or not _same_origin(request, settings):
             db.commit()
             log.info("join consent refused: bad form token or origin")
@@ -369,10 +420,11 @@ def _consent(raw_code: str, request: Request, sent_token: str) -> Response:
             f"同意向工作人员{helper.name}（工号{helper.staff_number or '未登记'}）"
             "共享屏幕画面，用于远程帮办"
         )
+        share.mark_opened(db, link, address=address, browser=browser)
         if not share.record_consent(db, link, address=address, browser=browser, agreed=agreed):
             db.commit()
             request.app.state.events.notify()
-            return revoked_page() if link.state == share.REVOKED else expired_page()
+            return ended_page()
         db.commit()
     request.app.state.events.notify()
     response = RedirectResponse(target, status_code=303)

@@ -13,6 +13,7 @@ from core.localstore.store import LocalStore
 from core.offline_login import check_verifier, make_verifier
 from core.settings import data_dir
 from sync.client import ApiClient, UserInfo
+from sync.credentials import CredentialStore
 from sync.errors import AuthError
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ class Account:
     store: LocalStore
     offline: bool = False
     notices: list[str] = field(default_factory=list)
-    password_for_renewal: str | None = field(default=None, repr=False)
-    """Kept in memory only, to renew an expired token or sign in when the link returns."""
+    # No password here: an expired token is renewed with the refresh token the ApiClient
+    # holds (kept in the OS keyring by sync.credentials), also when the link returns.
 
     def close(self) -> None:
         self.api.close()
@@ -70,12 +71,22 @@ def open_account_cache(
     return cache, store, notices
 
 
+def keep_refresh_tokens(
+    api: ApiClient, server_url: str, username: str, credentials: CredentialStore
+) -> None:
+    """Have every refresh token the server hands ``api`` kept in ``credentials``."""
+    api.on_refresh_token = lambda token: credentials.save(server_url, username, token)
+
+
 def has_offline_cache(server_url: str, username: str) -> bool:
     return cache_path_for(server_url, username).exists()
 
 
-def open_offline(server_url: str, username: str, password: str) -> Account:
-    """Open the cache of an earlier login, after checking the password against it."""
+def open_offline(
+    server_url: str, username: str, password: str, credentials: CredentialStore | None = None
+) -> Account:
+    """Open the cache of an earlier login, after checking the password against it. The
+    refresh token kept by the last online login (if any) signs in when the link returns."""
     path = cache_path_for(server_url, username)
     if not path.exists():
         raise AuthError("本机没有该用户的离线缓存，请联网登录")
@@ -91,4 +102,8 @@ def open_offline(server_url: str, username: str, password: str) -> Account:
         cache.engine.dispose()
         raise AuthError("离线缓存中没有登录信息，请联网登录")
     user = UserInfo(**json.loads(raw))
-    return Account(server_url, user, ApiClient(server_url), cache, store, offline=True)
+    api = ApiClient(server_url)
+    if credentials is not None:
+        api.refresh_token = credentials.load(server_url, username)
+        keep_refresh_tokens(api, server_url, username, credentials)
+    return Account(server_url, user, api, cache, store, offline=True)

@@ -6,11 +6,13 @@ callers never see a requests exception or a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -69,6 +71,7 @@ class LoginResult:
     token: str
     expires_at: datetime
     user: UserInfo
+    refresh_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,14 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class ApiClient:
-    """One server, one (optional) bearer token. Thread-safe for sequential use per thread."""
+    """One server, one (optional) bearer token. Thread-safe for sequential use per thread.
+
+    With a refresh token (from :meth:`login`, or the keyring via ``refresh_token=``), a
+    call answered 401 renews the bearer token once (:meth:`refresh`) and is sent again;
+    ``on_refresh_token`` is told each new refresh token (None: it is gone) so that it
+    can be kept (``sync.credentials``). Renewals are serialised: a refresh token may be
+    used only once, and a second use would end the sign-in.
+    """
 
     def __init__(
         self,
@@ -111,9 +121,14 @@ class ApiClient:
         token: str | None = None,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
         total_timeout: float = TOTAL_TIMEOUT,
+        refresh_token: str | None = None,
+        on_refresh_token: Callable[[str | None], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.refresh_token = refresh_token
+        self.on_refresh_token = on_refresh_token
+        self._renewing = threading.Lock()
         self.timeout = timeout
         self.total_timeout = total_timeout
         self._http = requests.Session()
@@ -138,7 +153,39 @@ class ApiClient:
     ) -> Any:
         """One call. ``timeout`` bounds connecting and each read; ``deadline`` (seconds)
         bounds the whole call, so a link that trickles a byte now and then cannot hold
-        a sync for ever."""
+        a sync for ever. A 401 renews the token once when a refresh token is at hand."""
+        sent_with = self.token
+        try:
+            return self._send(
+                method,
+                path,
+                params=params,
+                body=body,
+                timeout=timeout,
+                deadline=deadline,
+                auth=auth,
+            )
+        except AuthError:
+            if not (auth and self.refresh_token):
+                raise
+        with self._renewing:
+            if self.token == sent_with:  # nobody renewed it meanwhile
+                self._refresh_now()
+        return self._send(
+            method, path, params=params, body=body, timeout=timeout, deadline=deadline, auth=auth
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        timeout: tuple[float, float] | None,
+        deadline: float | None,
+        auth: bool,
+    ) -> Any:
         url = f"{self.base_url}/api/v1{path}"
         headers: dict[str, str] = {}
         data: bytes | None = None
@@ -234,6 +281,8 @@ class ApiClient:
                 status=status,
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
+        if status == 204:
+            return None  # done, nothing to say (sign-out)
         if payload is None:
             kind = response.headers.get("Content-Type", "未知类型").split(";")[0]
             raise BadResponse(
@@ -280,24 +329,73 @@ class ApiClient:
 
     def login(self, username: str, password: str) -> LoginResult:
         self.health()
-        payload = self._expect(
-            self._request(
-                "POST", "/auth/login", body={"username": username, "password": password}, auth=False
-            ),
-            "access_token",
-            "user",
-            "expires_at",
+        payload = self._request(
+            "POST", "/auth/login", body={"username": username, "password": password}, auth=False
         )
+        return self._signed_in(payload, "登录")
+
+    def refresh(self) -> LoginResult:
+        """A new bearer token for the refresh token (which is replaced by a new one).
+        Raises :class:`AuthError` when the sign-in has ended (then the password is needed)."""
+        with self._renewing:
+            return self._refresh_now()
+
+    def _refresh_now(self) -> LoginResult:
+        if not self.refresh_token:
+            raise AuthError("登录已失效，请重新登录")
         try:
+            payload = self._send(
+                "POST",
+                "/auth/refresh",
+                params=None,
+                body={"refresh_token": self.refresh_token},
+                timeout=None,
+                deadline=None,
+                auth=False,
+            )
+        except AuthError:
+            self.token = None
+            self._keep_refresh_token(None)
+            raise
+        return self._signed_in(payload, "续期")
+
+    def logout(self) -> None:
+        """Sign out on the server (the bearer and the refresh token stop working) and
+        forget both here. The local part happens even when the server cannot be told."""
+        try:
+            if self.token:
+                body = {"refresh_token": self.refresh_token} if self.refresh_token else None
+                # An expired bearer token is renewed first; the server then ends the
+                # whole family of the refresh token sent (the spent one names it).
+                with contextlib.suppress(AuthError):  # already ended: nothing to end
+                    self._request("POST", "/auth/logout", body=body)
+        finally:
+            self.token = None
+            self._keep_refresh_token(None)
+
+    def _signed_in(self, payload: Any, what: str) -> LoginResult:
+        payload = self._expect(payload, "access_token", "user", "expires_at")
+        try:
+            refresh = payload.get("refresh_token")
             result = LoginResult(
                 token=str(payload["access_token"]),
                 expires_at=datetime.fromisoformat(str(payload["expires_at"])),
                 user=UserInfo.from_wire(payload["user"]),
+                refresh_token=str(refresh) if refresh else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise BadResponse("服务器返回的登录结果格式不对") from exc
+            raise BadResponse(f"服务器返回的{what}结果格式不对") from exc
         self.token = result.token
+        self._keep_refresh_token(result.refresh_token)
         return result
+
+    def _keep_refresh_token(self, token: str | None) -> None:
+        self.refresh_token = token
+        if self.on_refresh_token is not None:
+            try:
+                self.on_refresh_token(token)
+            except Exception:  # keeping it is a convenience; signing in must not fail
+                log.exception("could not keep the refresh token")
 
     def me(self) -> UserInfo:
         try:

@@ -14,6 +14,7 @@ import uvicorn
 
 from server.app import create_app
 from server.config import ServerSettings
+from server.limits import uvicorn_options
 from sync.embedded import free_port
 
 DEMO_PASSWORD = "bangban-demo"
@@ -40,9 +41,17 @@ class LiveServer:
 
 def start_live_server(database_url: str, **settings: Any) -> LiveServer:
     """Start the real FastAPI app under uvicorn in a thread on a free loopback port."""
-    app = create_app(ServerSettings(database_url=database_url, **settings))
+    server_settings = ServerSettings(database_url=database_url, **settings)
+    app = create_app(server_settings)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **uvicorn_options(server_settings),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()

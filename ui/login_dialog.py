@@ -18,8 +18,15 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from sync.account import Account, has_offline_cache, open_account_cache, open_offline
+from sync.account import (
+    Account,
+    has_offline_cache,
+    keep_refresh_tokens,
+    open_account_cache,
+    open_offline,
+)
 from sync.client import ApiClient
+from sync.credentials import CredentialStore
 from sync.errors import AuthError, ServerBusy, ServerUnreachable, SyncError
 from ui.worker import Workers
 
@@ -155,7 +162,10 @@ class LoginDialog(QDialog):
             )
             if offline_ok and self.ask_offline(self, exc.message):
                 try:
-                    account = await self._workers.on_db(open_offline, server, username, password)
+                    credentials = await self._workers.on_net(CredentialStore)
+                    account = await self._workers.on_db(
+                        open_offline, server, username, password, credentials
+                    )
                 except SyncError as offline_exc:
                     self._show(offline_exc.message, error=True)
             else:
@@ -170,13 +180,16 @@ class LoginDialog(QDialog):
             self.password_edit.selectAll()
             self.password_edit.setFocus()
             return
-        account.password_for_renewal = password
+        # The password is not kept: the refresh token (in the keyring) renews the sign-in.
+        self.password_edit.clear()
         self.account = account
         self.signed_in.emit(account)
         self.accept()
 
     async def _sign_in(self, server: str, username: str, password: str) -> Account:
         api = ApiClient(server)
+        credentials = await self._workers.on_net(CredentialStore)
+        keep_refresh_tokens(api, server, username, credentials)
         try:
             result = await self._workers.on_net(api.login, username, password)
         except AuthError:

@@ -124,12 +124,10 @@ class SyncController(QObject):
         self.connectivity_changed.emit(state)
 
     async def _ensure_signed_in(self) -> None:
-        password = self.account.password_for_renewal
-        if not password:
+        """Renew the sign-in with the refresh token (no password is kept after login)."""
+        if not self.account.api.refresh_token:
             raise AuthError("登录已失效，请重新登录")
-        result = await self.workers.on_net(
-            self.account.api.login, self.account.user.username, password
-        )
+        result = await self.workers.on_net(self.account.api.refresh)
         if result.user.id != self.account.user.id:
             raise AuthError("服务器上的账号已变更，请重新登录")
         self.account.offline = False

@@ -46,6 +46,7 @@ from server import models as m
 from server import serialize
 from server.auth import CurrentUser
 from server.changes import Audience, record
+from server.services import share
 from server.services.dispatch import dispatch_team, session_brief, setting
 from server.services.events import publish
 from server.services.mutations import Applied, Mutation, Rejected, handler
@@ -277,6 +278,8 @@ def transition(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
         setattr(session, name, value)
     detail = {**effect.detail, "offline_at": _offline_at(mutation, now)}
     add_event(db, session, effect.event, actor=author, at=now, **detail)
+    if action is Action.CLOSE:
+        share.revoke_for_session(db, session.id, "会话已办结，共享随之结束", actor=author, now=now)
     log_session(
         db,
         session,
@@ -338,6 +341,7 @@ def transfer(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     session.team_id = new_team
     session.assigned_at = now if receiver is not None else None
     add_event(db, session, "transferred", actor=author, at=now, **detail)
+    share.revoke_for_session(db, session.id, "会话已转交，共享随之结束", actor=author, now=now)
     log_session(db, session, prev_assignee_id=prev_assignee, now=now)
     if new_team != prev_team:
         # The old team's leads saw the session; they must learn that it left.
@@ -436,6 +440,7 @@ def reassign_session(
         "reason": reason,
     }
     add_event(db, session, "reassigned", actor=author, at=now, **detail)
+    share.revoke_for_session(db, session.id, "会话已改派，共享随之结束", actor=author, now=now)
     db.add(
         m.AuditLog(
             at=now,

@@ -42,13 +42,24 @@ LIVE, OPENED, CONSENTED, EXPIRED, REVOKED = "live", "opened", "consented", "expi
 LIVE_STATES = frozenset({LIVE, OPENED, CONSENTED})
 """States in which the join code still leads to the room."""
 
-CODE_DIGITS = (6, 7, 8)
+CODE_DIGITS = (9, 10)
+"""Lengths of new join codes: nine digits, ten when the nine-digit space is crowded."""
+ACCEPTED_DIGITS = (6, 10)
+"""Lengths a typed code may have (links made before codes grew to nine digits had 6-8)."""
 CODE_TRIES_PER_LENGTH = 20
 MIN_MINUTES, MAX_MINUTES = 5, 120
 
-MAX_WRONG_CODES = 10
-"""Wrong join codes one client address may try per :data:`WRONG_CODE_WINDOW`."""
+# Guessing join codes (README, "Join codes"). The security bound is the cap across all
+# addresses: at most GLOBAL_WRONG_PER_HOUR wrong codes are checked per hour, whoever
+# sends them. With nine-digit codes (9 × 10^8) and 100 live links, a guess hits with
+# probability 1/9 000 000: expected 15 000 hours (1.7 years) at that rate.
+FREE_WRONG_CODES = 5
+"""Wrong codes one address may try per :data:`WRONG_CODE_WINDOW` before it is slowed."""
 WRONG_CODE_WINDOW = timedelta(minutes=15)
+HOLD_MAX_SECONDS = 20.0
+"""The longest an answer to a slowed address is held (2 s, 4 s, 8 s … this)."""
+GLOBAL_WRONG_PER_HOUR = 600
+"""Wrong codes checked per hour across all addresses; past it, no code is checked."""
 ATTEMPTS_KEPT = timedelta(days=1)
 
 CALLER_NAME = "群众"
@@ -143,11 +154,11 @@ def new_code(db: DbSession, now: datetime, choose: Callable[[int], int] = secret
 def normalize_code(text: str) -> str:
     """What the caller typed, as a code: full-width digits folded, spaces and dashes
     dropped. Returns "" for anything that cannot be a code."""
-    folded = unicodedata.normalize("NFKC", text or "")
+    folded = unicodedata.normalize("NFKC", (text or "")[:64])
     digits = "".join(ch for ch in folded if ch not in " -_\u3000\t")
     if not digits.isascii() or not digits.isdigit():
         return ""
-    if not CODE_DIGITS[0] <= len(digits) <= CODE_DIGITS[-1]:
+    if not ACCEPTED_DIGITS[0] <= len(digits) <= ACCEPTED_DIGITS[-1]:
         return ""
     return digits
 
@@ -402,6 +413,34 @@ def revoke_link(
     return link
 
 
+def revoke_for_session(
+    db: DbSession,
+    session_id: str,
+    reason: str,
+    *,
+    actor: m.User | None = None,
+    now: datetime | None = None,
+) -> list[m.ShareLink]:
+    """End the session's live links because the session itself moved on (办结, 转交,
+    改派): the join code stops working and the join page no longer names the staff
+    member. A link already past its expiry is marked expired instead. Returns the links
+    that changed. Call it inside the handler's transaction."""
+    now = now or datetime.now()
+    session = db.get(m.Session, session_id)
+    if session is None:
+        return []
+    changed = []
+    for link in db.scalars(
+        select(m.ShareLink).where(
+            m.ShareLink.session_id == session_id, m.ShareLink.state.in_(LIVE_STATES)
+        )
+    ):
+        if not expire_if_due(db, link, now):
+            _revoke(db, session, link, actor=actor, reason=reason, now=now)
+        changed.append(link)
+    return changed
+
+
 def current_link(db: DbSession, session_id: str) -> m.ShareLink | None:
     """The session's newest link, with its lazy expiry applied."""
     link = db.scalars(
@@ -468,31 +507,72 @@ def find_by_code(db: DbSession, code: str, now: datetime | None = None) -> m.Sha
     return rows[0] if rows else None
 
 
-def wrong_code_count(db: DbSession, address: str, now: datetime | None = None) -> int:
+def wrong_code_count(
+    db: DbSession,
+    address: str | None,
+    now: datetime | None = None,
+    window: timedelta = WRONG_CODE_WINDOW,
+) -> int:
+    """Wrong codes tried from ``address`` (None: from anywhere) within ``window``."""
     now = now or datetime.now()
-    return int(
-        db.scalar(
-            select(func.count())
-            .select_from(m.JoinAttempt)
-            .where(
-                m.JoinAttempt.address == address,
-                m.JoinAttempt.ok.is_(False),
-                m.JoinAttempt.at > now - WRONG_CODE_WINDOW,
-            )
-        )
-        or 0
+    query = (
+        select(func.count())
+        .select_from(m.JoinAttempt)
+        .where(m.JoinAttempt.ok.is_(False), m.JoinAttempt.at > now - window)
     )
+    if address is not None:
+        query = query.where(m.JoinAttempt.address == address[:64])
+    return int(db.scalar(query) or 0)
 
 
-def is_blocked(db: DbSession, address: str, now: datetime | None = None) -> bool:
-    """Whether this address has tried too many wrong codes lately."""
-    return wrong_code_count(db, address, now) >= MAX_WRONG_CODES
+@dataclass(frozen=True)
+class Gate:
+    """How a join request from one address is treated before its code is looked at."""
+
+    closed: bool
+    """Too many wrong codes across all addresses this hour: no code is checked."""
+    hold_seconds: float
+    """How long to hold the answer (right code or wrong) for a slowed address."""
+    retry_after: int = 60
+
+
+def join_gate(db: DbSession, address: str, now: datetime | None = None) -> Gate:
+    """The limits of :data:`FREE_WRONG_CODES` per address and
+    :data:`GLOBAL_WRONG_PER_HOUR` across all addresses.
+
+    An address past its free wrong codes is slowed, not shut out: every answer to it,
+    whatever the code, is held a little longer (so a caller with the right code behind
+    the same address still gets in, and the hold says nothing about the code). Shutting
+    the address out would let one guesser lock out everyone behind a shared address
+    (mobile networks put thousands of people behind one).
+    """
+    now = now or datetime.now()
+    if wrong_code_count(db, None, now, timedelta(hours=1)) >= GLOBAL_WRONG_PER_HOUR:
+        return Gate(closed=True, hold_seconds=0.0, retry_after=300)
+    wrong = wrong_code_count(db, address, now)
+    if wrong < FREE_WRONG_CODES:
+        return Gate(closed=False, hold_seconds=0.0)
+    hold = min(HOLD_MAX_SECONDS, 2.0 ** (wrong - FREE_WRONG_CODES + 1))
+    return Gate(closed=False, hold_seconds=hold, retry_after=int(hold) + 1)
 
 
 def note_attempt(db: DbSession, address: str, ok: bool, now: datetime | None = None) -> None:
     now = now or datetime.now()
     db.execute(delete(m.JoinAttempt).where(m.JoinAttempt.at < now - ATTEMPTS_KEPT))
     db.add(m.JoinAttempt(address=address[:64], at=now, ok=ok))
+
+
+def usable_link(db: DbSession, code: str, now: datetime | None = None) -> m.ShareLink | None:
+    """The live link a typed code leads to; None for an unknown, expired or revoked code
+    alike (the caller is told the same for each, so the answer says nothing about which
+    codes were ever given out). A lazy expiry found on the way is written."""
+    now = now or datetime.now()
+    link = find_by_code(db, code, now) if code else None
+    if link is None:
+        return None
+    if expire_if_due(db, link, now) or link.state not in LIVE_STATES:
+        return None
+    return link
 
 
 def mark_opened(db: DbSession, link: m.ShareLink, *, address: str, browser: str) -> bool:

@@ -73,6 +73,8 @@ def test_codes_are_grouped_for_reading_out() -> None:
     assert group_code("482913") == "482 913"
     assert group_code("4829137") == "482 9137"
     assert group_code("48291375") == "4829 1375"
+    assert group_code("482913756") == "482 913 756"
+    assert group_code("4829137560") == "482 913 7560"
 
 
 def test_the_countdown_text() -> None:

@@ -138,6 +138,7 @@ def test_type_the_code_check_the_helper_consent_and_arrive_in_the_room(
     assert button.bounding_box()["width"] > 300, "a full-width button on a phone"
     shot(phone, "join-link")
     with server.db() as db:
+        # A person's browser came from our own form (Sec-Fetch-Site: same-origin).
         assert db.get(m.ShareLink, link["id"]).state == "opened"
 
     button.click()
@@ -171,8 +172,9 @@ def test_an_expired_code_gets_a_page_that_leads_nowhere(
         db.get(m.ShareLink, link["id"]).expires_at = datetime.now() - timedelta(minutes=1)
         db.commit()
     response = phone.goto(link["join_url"])
-    assert response.status == 410
-    assert "共享码已过期" in phone.locator("h1").inner_text()
+    # The same page as an unknown code: it must not tell a guesser which codes existed.
+    assert response.status == 404
+    assert "共享码无效或已结束" in phone.locator("h1").inner_text()
     no_way_on(phone)
     shot(phone, "join-expired")
     assert provider.hits == []
@@ -188,12 +190,43 @@ def test_a_revoked_code_gets_a_page_that_leads_nowhere(
     # The caller still has the page open and presses the button after the revocation.
     consent.click()
     phone.wait_for_load_state()
-    assert "撤销" in phone.locator("h1").inner_text()
+    assert "这次屏幕共享已经结束" in phone.locator("h1").inner_text()
     no_way_on(phone)
     response = phone.goto(link["join_url"])
-    assert response.status == 410 and "撤销" in phone.locator("h1").inner_text()
+    assert response.status == 404 and "共享码无效或已结束" in phone.locator("h1").inner_text()
     no_way_on(phone)
     shot(phone, "join-revoked")
+    assert provider.hits == []
+
+
+def test_closing_the_session_ends_the_link_on_the_callers_open_page(
+    phone: Any, server: LiveServer, agent: ApiClient, provider: StandInProvider
+) -> None:
+    """办结 while the caller has the join page open: the button leads to "ended", and
+    the page no longer names the staff member."""
+    session_id = session_of(server, "agent")
+    link = agent.post(f"/sessions/{session_id}/share")
+    phone.goto(link["join_url"])
+    assert "李晓雯" in phone.locator("main").inner_text()
+    answer = agent.push(
+        [
+            {
+                "mutation_id": "close-with-link-1",
+                "kind": "session",
+                "op": "transition",
+                "target_id": session_id,
+                "payload": {"action": "close", "outcome": "resolved", "close_summary": "已办结"},
+            }
+        ]
+    )[0]
+    assert answer["status"] == "applied", answer["reason"]
+    phone.get_by_role("button", name="暗语一致，同意共享屏幕").click()
+    phone.wait_for_load_state()
+    assert "这次屏幕共享已经结束" in phone.locator("h1").inner_text()
+    assert "会话已办结" in phone.locator("main").inner_text()
+    assert "李晓雯" not in phone.locator("main").inner_text()
+    no_way_on(phone)
+    shot(phone, "join-ended")
     assert provider.hits == []
 
 
@@ -201,7 +234,7 @@ def test_a_wrong_code_says_so_and_offers_to_type_again(
     phone: Any, server: LiveServer, agent: ApiClient, provider: StandInProvider
 ) -> None:
     link = agent.post(f"/sessions/{session_of(server, 'agent')}/share")
-    wrong = "999999" if link["code"] != "999999" else "888888"
+    wrong = "999999999" if link["code"] != "999999999" else "888888888"
     phone.goto(f"{server.url}/j")
     phone.get_by_label("请输入工作人员在电话中告诉您的数字共享码").fill(wrong)
     phone.get_by_role("button", name="下一步").click()
@@ -215,6 +248,6 @@ def test_a_wrong_code_says_so_and_offers_to_type_again(
     # Letters are refused with a message on the same page.
     phone.get_by_label("请输入工作人员在电话中告诉您的数字共享码").fill("12ab")
     phone.get_by_role("button", name="下一步").click()
-    assert "6 到 8 位数字" in phone.locator(".error").inner_text()
+    assert "6 到 10 位数字" in phone.locator(".error").inner_text()
     shot(phone, "join-enter-error")
     assert provider.hits == []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -43,24 +44,40 @@ def pg_template() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh seeded database: a SQLite file, or a PostgreSQL database from the template."""
     if request.param == "sqlite":
-        url = request.getfixturevalue("server_db")
-        server = start_live_server(url)
-        yield server
-        server.stop()
+        yield request.getfixturevalue("server_db")
         return
     template = request.getfixturevalue("pg_template")
     name = f"bangban_t_{uuid.uuid4().hex[:8]}"
     admin = _admin_engine()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    server = start_live_server(url)
     try:
-        yield server
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        server.stop()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def live_server_with(server_url: str) -> Iterator[Callable[..., LiveServer]]:
+    """Start live servers on the test's database with settings of the test's choosing
+    (several may share the database, as several server processes do)."""
+    started: list[LiveServer] = []
+
+    def start(**settings: Any) -> LiveServer:
+        server = start_live_server(server_url, **settings)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(live_server_with: Callable[..., LiveServer]) -> LiveServer:
+    return live_server_with()

@@ -19,7 +19,7 @@ from core.localstore.store import CURSOR, LocalStore
 from sync.client import ApiClient
 from sync.engine import SyncEngine
 from sync.errors import BadResponse, Refused, ServerBusy, ServerUnreachable
-from tests.support import CannedServer, LiveServer
+from tests.support import DEMO_PASSWORD, CannedServer, LiveServer
 
 
 class SlowServer:
@@ -157,11 +157,18 @@ def test_a_404_from_a_gateway_keeps_the_outbox(store: LocalStore) -> None:
 
 def test_the_server_refuses_a_gzip_bomb_and_a_truncated_body(live_server: LiveServer) -> None:
     url = f"{live_server.url}/api/v1/sync/mutations"
-    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    api = ApiClient(live_server.url)
+    api.login("agent", DEMO_PASSWORD)
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "Authorization": f"Bearer {api.token}",
+    }
+    api.close()
     bomb = gzip.compress(b" " * (40 * 1024 * 1024))
     assert len(bomb) < 100_000
     answer = requests.post(url, data=bomb, headers=headers, timeout=30)
-    assert answer.status_code == 413 and answer.json()["detail"] == "请求内容过大"
+    assert answer.status_code == 413 and answer.json()["detail"].startswith("请求内容过大")
     whole = gzip.compress(json.dumps({"mutations": []}).encode() * 50)
     answer = requests.post(url, data=whole[: len(whole) // 2], headers=headers, timeout=30)
     assert answer.status_code == 400 and "压缩格式" in answer.json()["detail"]

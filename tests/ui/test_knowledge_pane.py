@@ -42,9 +42,7 @@ async def signed_in(workers: Workers, url: str, username: str = "agent") -> Acco
     api = ApiClient(url)
     result = await workers.on_net(api.login, username, DEMO_PASSWORD)
     cache, store, notices = await workers.on_db(open_account_cache, url, result.user, DEMO_PASSWORD)
-    return Account(
-        url, result.user, api, cache, store, notices=notices, password_for_renewal=DEMO_PASSWORD
-    )
+    return Account(url, result.user, api, cache, store, notices=notices)
 
 
 async def open_knowledge(qtbot: QtBot, workers: Workers, url: str) -> tuple[MainWindow, Account]:
