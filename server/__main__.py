@@ -59,8 +59,16 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
 def cmd_create_user(args: argparse.Namespace) -> int:
     from server import models as m
+    from server.audit import record_audit
     from server.auth import hash_password
     from server.db import make_engine, migrate, session_factory
     from server.services.catalog import touch_agent
@@ -88,6 +96,21 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         try:
             db.flush()
             touch_agent(db, user)
+            # From the command line: no signed-in actor, the operating-system account instead.
+            record_audit(
+                db,
+                actor_id=None,
+                action="user.create",
+                target_kind="user",
+                target_id=user.id,
+                detail={
+                    "username": user.username,
+                    "role": user.role,
+                    "team_id": user.team_id,
+                    "via": "command_line",
+                    "os_user": _os_user(),
+                },
+            )
             db.commit()
         except IntegrityError:
             print(f"错误：用户名 {args.username} 已存在", file=sys.stderr)

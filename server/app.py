@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
 from server import share_pages
-from server.api import admin, auth, events, health, sync, team
+from server.api import admin, audit, auth, events, health, sync, team
 from server.api import sessions as session_routes
 from server.api import share as share_routes
 from server.api import walkthroughs as walkthrough_routes
@@ -79,6 +79,7 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         events.router,
         team.router,
         admin.router,
+        audit.router,
         walkthrough_routes.router,
         share_routes.router,
         session_routes.router,

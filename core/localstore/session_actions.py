@@ -27,6 +27,7 @@ from core.enums import EVALUATION_LABELS, Role, SessionState
 from core.localstore import models as lm
 from core.localstore.changes import Changes
 from core.localstore.store import LocalStore, _enqueue
+from core.masking import mask_caller_numbers
 from core.session_rules import (
     Action,
     Actor,
@@ -233,6 +234,7 @@ class SessionActions:
 
     @staticmethod
     def _store(row: lm.Session, data: dict[str, Any]) -> None:
+        data = mask_caller_numbers(data)
         session = Session.from_wire(data)
         row.data = data
         row.state = session.state

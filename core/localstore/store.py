@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from core.entities import Agent, KnowledgeEntry, MatterGuide, Session, SessionNote
 from core.localstore import models as lm
 from core.localstore.changes import Changes
-from core.masking import mask_text
+from core.masking import mask_caller_numbers, mask_text
 from core.search import index as knowledge_index
 
 CURSOR = "cursor"
@@ -483,6 +483,7 @@ def _upsert_record(db: DbSession, kind: str, data: dict[str, Any], *, force: boo
             )
         )
     elif kind == "session":
+        data = mask_caller_numbers(data)  # whatever the server sends, never in clear here
         s = Session.from_wire(data)
         db.merge(
             lm.Session(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session as DbSession
 
 from server.api.deps import get_db, get_settings
+from server.audit import client_ip
 from server.auth import CurrentUser, current_user
 from server.config import ServerSettings
 from server.services.mutations import Mutation, apply_all
@@ -60,6 +61,6 @@ def mutations(
         Mutation(m.mutation_id, m.kind, m.op, m.target_id, m.base_seq, m.payload, m.created_at)
         for m in body.mutations
     ]
-    results = apply_all(request.app.state.db, user, batch)
+    results = apply_all(request.app.state.db, user, batch, source_ip=client_ip(request))
     request.app.state.events.notify()
     return {"results": results}

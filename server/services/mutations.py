@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from core.masking import mask_text
 from core.session_rules import RuleViolation
 from server import models as m
+from server.audit import record_audit
 from server.auth import CurrentUser
 
 log = logging.getLogger(__name__)
@@ -77,17 +78,46 @@ def _records(db: DbSession, user: CurrentUser, keys: list[tuple[str, str]]) -> l
 
 
 def apply_all(
-    sessions: sessionmaker[DbSession], user: CurrentUser, mutations: list[Mutation]
+    sessions: sessionmaker[DbSession],
+    user: CurrentUser,
+    mutations: list[Mutation],
+    *,
+    source_ip: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Apply in order; one answer per mutation."""
+    """Apply in order; one answer per mutation, and one audit row per mutation that was
+    applied or refused (a repeat of one already seen leaves none)."""
     results = []
     for mutation in mutations:
-        results.append(_apply_one(sessions, user, mutation))
+        results.append(_apply_one(sessions, user, mutation, source_ip))
     return results
 
 
+def _audit(
+    db: DbSession,
+    user: CurrentUser,
+    mutation: Mutation,
+    status: str,
+    source_ip: str | None,
+    reason: str = "",
+) -> None:
+    """The mutation's kind, op and target; never its payload (it carries callers' data)."""
+    record_audit(
+        db,
+        actor_id=user.id,
+        action=f"mutation.{mutation.kind}.{mutation.op}",
+        target_kind=TARGET_KIND.get(mutation.kind, mutation.kind),
+        target_id=mutation.target_id or "",
+        detail={"mutation_id": mutation.mutation_id, "status": status},
+        source_ip=source_ip,
+        reason=reason or None,
+    )
+
+
 def _apply_one(
-    sessions: sessionmaker[DbSession], user: CurrentUser, mutation: Mutation
+    sessions: sessionmaker[DbSession],
+    user: CurrentUser,
+    mutation: Mutation,
+    source_ip: str | None = None,
 ) -> dict[str, Any]:
     answer: dict[str, Any] = {"mutation_id": mutation.mutation_id, "reason": "", "records": []}
     restore: list[tuple[str, str]] = []
@@ -105,6 +135,7 @@ def _apply_one(
                 raise Rejected(f"服务器不支持此操作（{mutation.kind}/{mutation.op}）")
             applied = fn(db, user, mutation)
             db.add(_seen(mutation, user, "applied", ""))
+            _audit(db, user, mutation, "applied", source_ip)
             db.commit()
             answer["status"] = "applied"
             # The target always goes back too: the client holds pulled rows of it while
@@ -125,6 +156,7 @@ def _apply_one(
             log.info("mutation %s rejected: %s", mutation.mutation_id, mask_text(reason))
             try:
                 db.add(_seen(mutation, user, status, reason))
+                _audit(db, user, mutation, status, source_ip, reason)
                 db.commit()
             except IntegrityError:
                 db.rollback()
