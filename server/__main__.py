@@ -25,9 +25,12 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server import logs
     from server.app import create_app
 
     settings = _settings(args)
+    settings.log_level = args.log_level
+    logs.configure(args.log_level)
     app = create_app(settings)
     if args.seed_demo:
         from server.seed import seed_demo
@@ -40,7 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        access_log=False,
+        log_config=None,  # uvicorn's own lines go through the masked JSON handler too
+        access_log=False,  # server/logs.py writes one line per request
         timeout_graceful_shutdown=3,
     )
     return 0
@@ -152,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8765)
     run.add_argument("--database-url", help="默认：用户数据目录下的 SQLite 文件")
     run.add_argument("--seed-demo", action="store_true", help="启动前载入演示数据（幂等）")
-    run.add_argument("--log-level", default="warning")
+    run.add_argument(
+        "--log-level", default="info", help="日志级别（JSON 行写到标准错误；默认 info）"
+    )
     run.set_defaults(func=cmd_run)
 
     seed = sub.add_parser("seed-demo", help="载入演示数据（可重复执行）")

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
-from server import share_pages
+from server import logs, share_pages
 from server.api import admin, audit, auth, events, health, sync, team
 from server.api import sessions as session_routes
 from server.api import share as share_routes
@@ -45,6 +45,7 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     dispatch.install(app)  # event polls count as heartbeats (presence, auto-assignment)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(GzipRequestMiddleware)
+    logs.install(app, settings.log_level)  # outermost: JSON request lines, X-Request-Id
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

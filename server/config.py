@@ -25,6 +25,8 @@ class ServerSettings:
     token_ttl_hours: float = 12.0
     page_limit_max: int = 2000
     page_limit_default: int = 500
+    log_level: str = field(default_factory=lambda: os.environ.get("BANGBAN_LOG_LEVEL", "info"))
+    """Of the JSON-lines log on stderr (``server/logs.py``); request lines are ``info``."""
     tombstone_horizon_days: float = 30.0
     """Superseded change rows and tombstones older than this are purged by ``compact``."""
     first_response_seconds: int = 60
