@@ -126,25 +126,52 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     from server.db import make_engine, migrate, session_factory
     from server.services.compaction import compact
+    from server.services.housekeeping import Retention, trim
 
     settings = _settings(args)
     days = settings.tombstone_horizon_days if args.days is None else args.days
-    if days < 0:
+
+    def pick(value: float | None, default: float) -> float:
+        return default if value is None else value
+
+    spans = [
+        days,
+        pick(args.mutation_days, settings.mutation_resend_days),
+        pick(args.event_days, settings.event_retention_days),
+        pick(args.audit_days, settings.audit_retention_days),
+    ]
+    if min(spans) < 0:
         print("错误：天数不能为负数", file=sys.stderr)
         return 2
+    retention = Retention(*spans[1:])
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
-        with session_factory(engine)() as db:
+        sessions = session_factory(engine)
+        with sessions() as db:
             result = compact(db, days=days)
             db.commit()
+        trimmed = trim(sessions, retention, chunk=args.chunk)
     finally:
         engine.dispose()
     print(
         f"已清理被新记录覆盖的变更 {result.superseded} 条、{days:g} 天前的删除记录 "
         f"{result.tombstones} 条；同步游标早于 {result.horizon_seq} 的客户端将重新下载全部数据"
     )
+    print(
+        f"已清理 {retention.mutations_days:g} 天前的已处理操作记录 "
+        f"{trimmed.total('applied_mutations')} 条、{retention.events_days:g} 天前的实时通知 "
+        f"{trimmed.total('events')} 条、{retention.audit_days:g} 天前的审计日志 "
+        f"{trimmed.total('audit_log')} 条（每批最多 {args.chunk} 条）"
+    )
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("应为正整数")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,9 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--capacity", type=int, default=4)
     create.add_argument("--database-url")
     create.set_defaults(func=cmd_create_user)
-    compact = sub.add_parser("compact", help="清理变更日志：删除被覆盖的变更和超过保留期的删除记录")
+    compact = sub.add_parser(
+        "compact",
+        help="清理：被覆盖的变更、过期的删除记录、已处理操作编号、实时通知和审计日志（分批删除）",
+    )
     compact.add_argument("--database-url")
     compact.add_argument("--days", type=float, help="删除记录的保留天数（默认取服务器设置，30 天）")
+    compact.add_argument(
+        "--mutation-days", type=float, help="已处理操作编号的保留天数（客户端重发窗口，默认 30 天）"
+    )
+    compact.add_argument("--event-days", type=float, help="实时通知的保留天数（默认 2 天）")
+    compact.add_argument("--audit-days", type=float, help="审计日志的保留天数（默认 1095 天）")
+    compact.add_argument(
+        "--chunk", type=_positive_int, default=5000, help="每个事务最多删除的行数（默认 5000）"
+    )
     compact.set_defaults(func=cmd_compact)
     return parser
 
