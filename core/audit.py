@@ -48,6 +48,20 @@ MUTATION_LABELS: dict[str, str] = {
     "rectification.close": "办结差评整改",
 }
 
+TARGET_LABELS = {
+    "session": "会话",
+    "session_note": "备注",
+    "evaluation": "好差评",
+    "share_link": "屏幕共享",
+    "calendar": "工作日历",
+    "user": "用户",
+    "walkthrough": "导办脚本",
+    "walkthrough_run": "导办进度",
+    "rectification": "差评整改",
+    "knowledge_feedback": "知识反馈",
+    "audit_log": "审计日志",
+}
+
 STATUS_LABELS = {
     "applied": "已执行",
     "rejected": "被拒绝",
@@ -99,6 +113,12 @@ class AuditRow:
     @property
     def label(self) -> str:
         return action_label(self.action)
+
+    @property
+    def target_text(self) -> str:
+        """「会话 1f3c…」: the kind in words and the id."""
+        kind = TARGET_LABELS.get(self.target_kind, self.target_kind)
+        return f"{kind} {self.target_id}".strip()
 
     @property
     def actor_text(self) -> str:

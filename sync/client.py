@@ -135,6 +135,7 @@ class ApiClient:
         timeout: tuple[float, float] | None = None,
         deadline: float | None = None,
         auth: bool = True,
+        raw: bool = False,
     ) -> Any:
         """One call. ``timeout`` bounds connecting and each read; ``deadline`` (seconds)
         bounds the whole call, so a link that trickles a byte now and then cannot hold
@@ -185,6 +186,8 @@ class ApiClient:
             raise ServerUnreachable("无法连接服务器，请检查网络或服务器地址") from exc
         except requests.exceptions.RequestException as exc:
             raise ServerUnreachable(f"网络错误：{exc.__class__.__name__}") from exc
+        if raw and response.status_code < 300:
+            return content
         return self._decode(response, content)
 
     @staticmethod
@@ -370,6 +373,10 @@ class ApiClient:
 
     def delete(self, path: str) -> Any:
         return self._request("DELETE", path)
+
+    def download(self, path: str, **params: Any) -> bytes:
+        """A file the server makes (a CSV export): the body as it is; errors as usual."""
+        return bytes(self._request("GET", path, params=params or None, raw=True))
 
 
 __all__ = ["ApiClient", "ChangesPage", "LoginResult", "SyncError", "UserInfo"]
