@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
-from server import logs, share_pages
+from server import logs, openapi_doc, share_pages
 from server.api import admin, audit, auth, events, health, sync, team
 from server.api import sessions as session_routes
 from server.api import share as share_routes
@@ -87,4 +87,5 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(share_pages.router)  # the caller's join pages: /j, /j/<code>
+    openapi_doc.install(app)  # refusals documented in the shape they are answered in
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -41,9 +41,9 @@ def list_calendar(
 
 @router.put("/calendar/{year}")
 def put_calendar_year(
-    year: int,
     body: CalendarYearIn,
     request: Request,
+    year: int = Path(ge=1949, le=2200, description="公历年份"),
     user: CurrentUser = Depends(admin_only),
     db: DbSession = Depends(get_db),
 ) -> dict[str, Any]:

@@ -16,14 +16,21 @@ from server.services.mutations import Mutation, apply_all
 from server.services.pull import pull
 
 router = APIRouter(prefix="/sync", tags=["sync"])
+MAX_SEQ = 2**53
+"""Larger cursors cannot exist (and would overflow the database's integers)."""
 
 
 @router.get("/changes")
 def changes(
-    since: int = Query(0, ge=0, description="the cursor of the last page applied; 0 for all"),
-    limit: int | None = Query(None, ge=1),
+    since: int = Query(
+        0, ge=0, le=MAX_SEQ, description="the cursor of the last page applied; 0 for all"
+    ),
+    limit: int | None = Query(None, ge=1, le=100_000),
     horizon: int | None = Query(
-        None, ge=0, description="the horizon of the previous page (while downloading from 0)"
+        None,
+        ge=0,
+        le=MAX_SEQ,
+        description="the horizon of the previous page (while downloading from 0)",
     ),
     user: CurrentUser = Depends(current_user),
     db: DbSession = Depends(get_db),
