@@ -23,7 +23,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.support import DEMO_PASSWORD, LiveServer, start_live_server
 
@@ -33,7 +37,12 @@ ROLE_FREE = {"GET /api/v1/health", "POST /api/v1/auth/login"}
 """Operations whose answer does not depend on who asks: fuzzed once, without a token."""
 SKIPPED = ("logout",)
 """Signing out would end the very token the run uses."""
-CHECKS = [not_a_server_error, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
 
 pytestmark = pytest.mark.slow
 
