@@ -35,10 +35,16 @@ def teams(
     return [{"id": t.id, "name": t.name, "office": t.office} for t in rows]
 
 
+MAX_ID = 2**53
+"""Larger ids cannot exist (and would overflow the database's integers)."""
+
+
 class ReassignIn(BaseModel):
-    to_agent_id: int
+    to_agent_id: int = Field(ge=1, le=MAX_ID)
     expected_assignee_id: int | None = Field(
-        description="the assignee the lead saw; the reassignment fails if it changed"
+        ge=1,
+        le=MAX_ID,
+        description="the assignee the lead saw; the reassignment fails if it changed",
     )
     reason: str = Field(min_length=1, max_length=500)
 

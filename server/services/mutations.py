@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -141,7 +141,15 @@ def _apply_one(
             # The target always goes back too: the client holds pulled rows of it while
             # the action is queued, and relies on this answer for the server's version.
             answer["records"] = _records(db, user, applied.records + restore)
-        except (Rejected, RuleViolation, KeyError, TypeError, ValueError) as exc:
+        except (
+            Rejected,
+            RuleViolation,
+            KeyError,
+            TypeError,
+            ValueError,
+            OverflowError,  # a number too large for the database (SQLite)
+            DataError,  # the same on PostgreSQL
+        ) as exc:
             db.rollback()
             if isinstance(exc, Rejected):
                 reason, status = exc.reason, exc.status
