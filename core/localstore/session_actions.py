@@ -557,7 +557,10 @@ class SessionActions:
         return result
 
     def reveal(self, session_id: str, field: str = "all") -> ActionResult:
-        """Log that the person looked at the caller's full numbers (queued like any action)."""
+        """Log that the person looked at the caller's full numbers (queued like any action).
+
+        The console no longer uses this: the full numbers are not in the cache, so it asks
+        the server (``POST /api/v1/sessions/{id}/reveal``), which logs the reveal itself."""
         now = _now()
         with self.store.begin() as db:
             row, _session = self._load(db, session_id)
