@@ -83,42 +83,45 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     engine = make_engine(settings.database_url)
-    migrate(engine)
-    with session_factory(engine)() as db:
-        if args.team and db.get(m.Team, args.team) is None:
-            db.add(m.Team(id=args.team, name=args.team_name or args.team, office=""))
-        user = m.User(
-            username=args.username,
-            display_name=args.display_name or args.username,
-            password_hash=hash_password(password),
-            role=args.role,
-            team_id=args.team,
-            staff_number=args.staff_number or "",
-            capacity=args.capacity,
-        )
-        db.add(user)
-        try:
-            db.flush()
-            touch_agent(db, user)
-            # From the command line: no signed-in actor, the operating-system account instead.
-            record_audit(
-                db,
-                actor_id=None,
-                action="user.create",
-                target_kind="user",
-                target_id=user.id,
-                detail={
-                    "username": user.username,
-                    "role": user.role,
-                    "team_id": user.team_id,
-                    "via": "command_line",
-                    "os_user": _os_user(),
-                },
+    try:
+        migrate(engine)
+        with session_factory(engine)() as db:
+            if args.team and db.get(m.Team, args.team) is None:
+                db.add(m.Team(id=args.team, name=args.team_name or args.team, office=""))
+            user = m.User(
+                username=args.username,
+                display_name=args.display_name or args.username,
+                password_hash=hash_password(password),
+                role=args.role,
+                team_id=args.team,
+                staff_number=args.staff_number or "",
+                capacity=args.capacity,
             )
-            db.commit()
-        except IntegrityError:
-            print(f"错误：用户名 {args.username} 已存在", file=sys.stderr)
-            return 1
+            db.add(user)
+            try:
+                db.flush()
+                touch_agent(db, user)
+                # From the command line: no signed-in actor, the operating-system account instead.
+                record_audit(
+                    db,
+                    actor_id=None,
+                    action="user.create",
+                    target_kind="user",
+                    target_id=user.id,
+                    detail={
+                        "username": user.username,
+                        "role": user.role,
+                        "team_id": user.team_id,
+                        "via": "command_line",
+                        "os_user": _os_user(),
+                    },
+                )
+                db.commit()
+            except IntegrityError:
+                print(f"错误：用户名 {args.username} 已存在", file=sys.stderr)
+                return 1
+    finally:
+        engine.dispose()  # no connection left open (PostgreSQL)
     print(f"已创建用户 {args.username}（{Role(args.role).label}）")
     return 0
 

@@ -236,3 +236,21 @@ def test_admins_read_and_export_the_audit_log(live_server: LiveServer) -> None:
     with pytest.raises(Exception) as bad:
         _audit_rows(admin, since=future, until="2020-01-01T00:00:00")
     assert getattr(bad.value, "status", None) == 400
+
+
+def test_creating_a_user_on_the_command_line_is_audited(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.__main__ import main as server_main
+
+    monkeypatch.setenv("BANGBAN_NEW_PASSWORD", "a-long-secret-9")
+    url = live_server.app.state.engine.url.render_as_string(hide_password=False)
+    argv = ["create-user", "zhouyi", "--role", "agent", "--team", "team-zx", "--database-url", url]
+    assert server_main(argv) == 0
+    with live_server.db() as db:
+        row = db.scalar(select(m.AuditLog).where(m.AuditLog.action == "user.create"))
+        user = db.scalar(select(m.User).where(m.User.username == "zhouyi"))
+    assert row is not None and user is not None and row.target_id == str(user.id)
+    assert row.actor_id is None and row.detail["username"] == "zhouyi"
+    assert row.detail["via"] == "command_line"
+    assert "a-long-secret-9" not in json.dumps(row.detail)
