@@ -25,10 +25,13 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server import logs
     from server.app import create_app
     from server.limits import uvicorn_options
 
     settings = _settings(args)
+    settings.log_level = args.log_level
+    logs.configure(args.log_level)
     app = create_app(settings)
     if args.seed_demo:
         from server.seed import seed_demo
@@ -41,7 +44,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        access_log=False,
+        log_config=None,  # uvicorn's own lines go through the masked JSON handler too
+        access_log=False,  # server/logs.py writes one line per request
         timeout_graceful_shutdown=3,
         **uvicorn_options(settings),
     )
@@ -61,8 +65,16 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
 def cmd_create_user(args: argparse.Namespace) -> int:
     from server import models as m
+    from server.audit import record_audit
     from server.auth import hash_password
     from server.db import make_engine, migrate, session_factory
     from server.services.catalog import touch_agent
@@ -73,27 +85,45 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     engine = make_engine(settings.database_url)
-    migrate(engine)
-    with session_factory(engine)() as db:
-        if args.team and db.get(m.Team, args.team) is None:
-            db.add(m.Team(id=args.team, name=args.team_name or args.team, office=""))
-        user = m.User(
-            username=args.username,
-            display_name=args.display_name or args.username,
-            password_hash=hash_password(password),
-            role=args.role,
-            team_id=args.team,
-            staff_number=args.staff_number or "",
-            capacity=args.capacity,
-        )
-        db.add(user)
-        try:
-            db.flush()
-            touch_agent(db, user)
-            db.commit()
-        except IntegrityError:
-            print(f"错误：用户名 {args.username} 已存在", file=sys.stderr)
-            return 1
+    try:
+        migrate(engine)
+        with session_factory(engine)() as db:
+            if args.team and db.get(m.Team, args.team) is None:
+                db.add(m.Team(id=args.team, name=args.team_name or args.team, office=""))
+            user = m.User(
+                username=args.username,
+                display_name=args.display_name or args.username,
+                password_hash=hash_password(password),
+                role=args.role,
+                team_id=args.team,
+                staff_number=args.staff_number or "",
+                capacity=args.capacity,
+            )
+            db.add(user)
+            try:
+                db.flush()
+                touch_agent(db, user)
+                # From the command line: no signed-in actor, the operating-system account instead.
+                record_audit(
+                    db,
+                    actor_id=None,
+                    action="user.create",
+                    target_kind="user",
+                    target_id=user.id,
+                    detail={
+                        "username": user.username,
+                        "role": user.role,
+                        "team_id": user.team_id,
+                        "via": "command_line",
+                        "os_user": _os_user(),
+                    },
+                )
+                db.commit()
+            except IntegrityError:
+                print(f"错误：用户名 {args.username} 已存在", file=sys.stderr)
+                return 1
+    finally:
+        engine.dispose()  # no connection left open (PostgreSQL)
     print(f"已创建用户 {args.username}（{Role(args.role).label}）")
     return 0
 
@@ -101,25 +131,52 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     from server.db import make_engine, migrate, session_factory
     from server.services.compaction import compact
+    from server.services.housekeeping import Retention, trim
 
     settings = _settings(args)
     days = settings.tombstone_horizon_days if args.days is None else args.days
-    if days < 0:
+
+    def pick(value: float | None, default: float) -> float:
+        return default if value is None else value
+
+    spans = [
+        days,
+        pick(args.mutation_days, settings.mutation_resend_days),
+        pick(args.event_days, settings.event_retention_days),
+        pick(args.audit_days, settings.audit_retention_days),
+    ]
+    if min(spans) < 0:
         print("错误：天数不能为负数", file=sys.stderr)
         return 2
+    retention = Retention(*spans[1:])
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
-        with session_factory(engine)() as db:
+        sessions = session_factory(engine)
+        with sessions() as db:
             result = compact(db, days=days)
             db.commit()
+        trimmed = trim(sessions, retention, chunk=args.chunk)
     finally:
         engine.dispose()
     print(
         f"已清理被新记录覆盖的变更 {result.superseded} 条、{days:g} 天前的删除记录 "
         f"{result.tombstones} 条；同步游标早于 {result.horizon_seq} 的客户端将重新下载全部数据"
     )
+    print(
+        f"已清理 {retention.mutations_days:g} 天前的已处理操作记录 "
+        f"{trimmed.total('applied_mutations')} 条、{retention.events_days:g} 天前的实时通知 "
+        f"{trimmed.total('events')} 条、{retention.audit_days:g} 天前的审计日志 "
+        f"{trimmed.total('audit_log')} 条（每批最多 {args.chunk} 条）"
+    )
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("应为正整数")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8765)
     run.add_argument("--database-url", help="默认：用户数据目录下的 SQLite 文件")
     run.add_argument("--seed-demo", action="store_true", help="启动前载入演示数据（幂等）")
-    run.add_argument("--log-level", default="warning")
+    run.add_argument(
+        "--log-level", default="info", help="日志级别（JSON 行写到标准错误；默认 info）"
+    )
     run.set_defaults(func=cmd_run)
 
     seed = sub.add_parser("seed-demo", help="载入演示数据（可重复执行）")
@@ -148,9 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--capacity", type=int, default=4)
     create.add_argument("--database-url")
     create.set_defaults(func=cmd_create_user)
-    compact = sub.add_parser("compact", help="清理变更日志：删除被覆盖的变更和超过保留期的删除记录")
+    compact = sub.add_parser(
+        "compact",
+        help="清理：被覆盖的变更、过期的删除记录、已处理操作编号、实时通知和审计日志（分批删除）",
+    )
     compact.add_argument("--database-url")
     compact.add_argument("--days", type=float, help="删除记录的保留天数（默认取服务器设置，30 天）")
+    compact.add_argument(
+        "--mutation-days", type=float, help="已处理操作编号的保留天数（客户端重发窗口，默认 30 天）"
+    )
+    compact.add_argument("--event-days", type=float, help="实时通知的保留天数（默认 2 天）")
+    compact.add_argument("--audit-days", type=float, help="审计日志的保留天数（默认 1095 天）")
+    compact.add_argument(
+        "--chunk", type=_positive_int, default=5000, help="每个事务最多删除的行数（默认 5000）"
+    )
     compact.set_defaults(func=cmd_compact)
     return parser
 

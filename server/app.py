@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
-from server import share_pages
-from server.api import admin, auth, events, health, sync, team
+from server import logs, openapi_doc, share_pages
+from server.api import admin, audit, auth, events, health, sync, team
 from server.api import sessions as session_routes
 from server.api import share as share_routes
 from server.api import walkthroughs as walkthrough_routes
@@ -51,6 +51,7 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         trusted_proxies=parse_networks(settings.trusted_proxies),
         open_body_seconds=settings.open_body_seconds,
     )
+    logs.install(app, settings.log_level)  # outermost: JSON request lines, X-Request-Id
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -98,10 +99,12 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         events.router,
         team.router,
         admin.router,
+        audit.router,
         walkthrough_routes.router,
         share_routes.router,
         session_routes.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(share_pages.router)  # the caller's join pages: /j, /j/<code>
+    openapi_doc.install(app)  # refusals documented in the shape they are answered in
     return app

@@ -302,6 +302,7 @@ def current_user(request: Request, token: str = Depends(bearer_token)) -> Curren
         user = user_for_token(db, token)
     if user is None:
         raise unauthorized()
+    request.state.user_id = user.id  # for the request's log line (server/logs.py)
     return user
 
 

@@ -25,8 +25,16 @@ class ServerSettings:
     token_ttl_hours: float = 12.0
     page_limit_max: int = 2000
     page_limit_default: int = 500
+    log_level: str = field(default_factory=lambda: os.environ.get("BANGBAN_LOG_LEVEL", "info"))
+    """Of the JSON-lines log on stderr (``server/logs.py``); request lines are ``info``."""
     tombstone_horizon_days: float = 30.0
     """Superseded change rows and tombstones older than this are purged by ``compact``."""
+    mutation_resend_days: float = 30.0
+    """Mutation ids are remembered (a resend is a duplicate) for this long; ``compact``."""
+    event_retention_days: float = 2.0
+    """Live events older than this are trimmed by ``compact`` (the newest always stays)."""
+    audit_retention_days: float = 3 * 365.0
+    """Audit rows are kept for this long (three years), then trimmed by ``compact``."""
     first_response_seconds: int = 60
     agent_capacity_default: int = 4
     presence_timeout_seconds: int = 90

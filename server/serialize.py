@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import entities as wire
+from core.masking import mask_id_number, mask_phone
 from server import models as m
 
 
@@ -80,8 +81,9 @@ def session(row: m.Session) -> dict[str, Any]:
         created_at=row.created_at,
         assignee_id=row.assignee_id,
         caller_name=row.caller_name,
-        caller_phone=row.caller_phone,
-        caller_id_number=row.caller_id_number,
+        # Masked on the wire: the full numbers leave only through the audited reveal.
+        caller_phone=mask_phone(row.caller_phone),
+        caller_id_number=mask_id_number(row.caller_id_number),
         matter_code=row.matter_code,
         summary=row.summary,
         accepted_at=row.accepted_at,

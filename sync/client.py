@@ -150,6 +150,7 @@ class ApiClient:
         timeout: tuple[float, float] | None = None,
         deadline: float | None = None,
         auth: bool = True,
+        raw: bool = False,
     ) -> Any:
         """One call. ``timeout`` bounds connecting and each read; ``deadline`` (seconds)
         bounds the whole call, so a link that trickles a byte now and then cannot hold
@@ -164,6 +165,7 @@ class ApiClient:
                 timeout=timeout,
                 deadline=deadline,
                 auth=auth,
+                raw=raw,
             )
         except AuthError:
             if not (auth and self.refresh_token):
@@ -172,7 +174,14 @@ class ApiClient:
             if self.token == sent_with:  # nobody renewed it meanwhile
                 self._refresh_now()
         return self._send(
-            method, path, params=params, body=body, timeout=timeout, deadline=deadline, auth=auth
+            method,
+            path,
+            params=params,
+            body=body,
+            timeout=timeout,
+            deadline=deadline,
+            auth=auth,
+            raw=raw,
         )
 
     def _send(
@@ -185,6 +194,7 @@ class ApiClient:
         timeout: tuple[float, float] | None,
         deadline: float | None,
         auth: bool,
+        raw: bool = False,
     ) -> Any:
         url = f"{self.base_url}/api/v1{path}"
         headers: dict[str, str] = {}
@@ -232,6 +242,8 @@ class ApiClient:
             raise ServerUnreachable("无法连接服务器，请检查网络或服务器地址") from exc
         except requests.exceptions.RequestException as exc:
             raise ServerUnreachable(f"网络错误：{exc.__class__.__name__}") from exc
+        if raw and response.status_code < 300:
+            return content
         return self._decode(response, content)
 
     @staticmethod
@@ -468,6 +480,10 @@ class ApiClient:
 
     def delete(self, path: str) -> Any:
         return self._request("DELETE", path)
+
+    def download(self, path: str, **params: Any) -> bytes:
+        """A file the server makes (a CSV export): the body as it is; errors as usual."""
+        return bytes(self._request("GET", path, params=params or None, raw=True))
 
 
 __all__ = ["ApiClient", "ChangesPage", "LoginResult", "SyncError", "UserInfo"]

@@ -223,14 +223,24 @@ class SessionConsole(QObject):
         await self.sync.local_change()
 
     async def reveal(self, session_id: str) -> None:
-        async with self.lock:
-            try:
-                result = await self.workers.on_db(self.actions.reveal, session_id)
-            except ActionError as exc:
-                self.pane.show_message(exc.message, error=True)
-                return
-            await self.refresh(result.changes)
-        await self.sync.local_change()
+        """显示完整号码: asks the server (audited, the assignee only). The numbers are
+        shown and kept in memory while the session is on screen, never in the cache;
+        without a link to the server they cannot be shown."""
+        api = self.account.api
+        try:
+            answer = await self.workers.on_net(
+                api.post, f"/sessions/{session_id}/reveal", {"field": "all"}
+            )
+        except SyncError as exc:
+            self.pane.reveal_failed(self.tr("无法显示完整号码：{0}").format(exc.message))
+            return
+        if not isinstance(answer, dict):
+            self.pane.reveal_failed(self.tr("无法显示完整号码：服务器返回的数据格式不对"))
+            return
+        self.pane.show_revealed(
+            session_id, str(answer.get("phone") or ""), str(answer.get("id_number") or "")
+        )
+        self.sync.request_sync()  # the reveal is on the session's timeline now
 
     # -- slots ----------------------------------------------------------------------------------
 

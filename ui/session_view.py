@@ -71,6 +71,9 @@ class SessionView(QWidget):
         super().__init__(parent)
         self.detail: SessionDetail | None = None
         self.revealed = False
+        self._full_numbers: tuple[str, str, str] | None = None
+        """(session id, phone, ID number) from the audited reveal: in memory only, for as
+        long as that session is on screen; the cache holds masked numbers."""
         self.now = datetime.now
 
         self.placeholder = QLabel(
@@ -311,7 +314,7 @@ class SessionView(QWidget):
 
     def clear(self) -> None:
         self.detail = None
-        self.revealed = False
+        self.set_revealed(False)
         self.body.hide()
         self.placeholder.show()
         self.timeline_model.set_events([])
@@ -321,6 +324,7 @@ class SessionView(QWidget):
         same = self.detail is not None and self.detail.session.id == detail.session.id
         if not (same and keep_reveal):
             self.revealed = False
+            self._full_numbers = None
         self.detail = detail
         s = detail.session
         self.placeholder.hide()
@@ -357,16 +361,29 @@ class SessionView(QWidget):
         self.notes.scrollToBottom()
 
     def set_revealed(self, revealed: bool) -> None:
-        self.revealed = revealed
+        """False forgets the full numbers (another session, or the view cleared)."""
+        self.revealed = revealed and self._full_numbers is not None
+        if not self.revealed:
+            self._full_numbers = None
         self._show_numbers()
+
+    def show_revealed(self, session_id: str, phone: str, id_number: str) -> bool:
+        """Show the full numbers the server revealed, if that session is still on screen."""
+        if self.detail is None or self.detail.session.id != session_id:
+            return False
+        self._full_numbers = (session_id, phone, id_number)
+        self.revealed = True
+        self._show_numbers()
+        return True
 
     def _show_numbers(self) -> None:
         if self.detail is None:
             return
         s = self.detail.session
-        if self.revealed:
-            self.phone.setText(s.caller_phone or "—")
-            self.id_number.setText(s.caller_id_number or "—")
+        full = self._full_numbers
+        if self.revealed and full is not None and full[0] == s.id:
+            self.phone.setText(full[1] or mask_phone(s.caller_phone) or "—")
+            self.id_number.setText(full[2] or mask_id_number(s.caller_id_number) or "—")
             self.phone.setStyleSheet("color: #b3261e; font-weight: 600;")
             self.id_number.setStyleSheet("color: #b3261e; font-weight: 600;")
         else:

@@ -48,6 +48,9 @@ def _engine(path: Path) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.execute("PRAGMA cache_size=-32000")
+        # Deleted rows are overwritten with zeros: a sent action's payload (a caller's
+        # number typed in by hand) does not linger in the file's free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return engine
@@ -94,6 +97,9 @@ def migrate(engine: Engine) -> None:
         current = MigrationContext.configure(connection).get_current_revision()
     if current != head:
         command.upgrade(config, "head")
+        # A revision may have scrubbed data (0003): drop the old page images in the log.
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def open_cache(path: Path) -> OpenedCache:

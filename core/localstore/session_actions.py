@@ -27,6 +27,7 @@ from core.enums import EVALUATION_LABELS, Role, SessionState
 from core.localstore import models as lm
 from core.localstore.changes import Changes
 from core.localstore.store import LocalStore, enqueue_payload
+from core.masking import mask_caller_numbers
 from core.protocol import (
     EvaluationCreate,
     Payload,
@@ -250,6 +251,7 @@ class SessionActions:
 
     @staticmethod
     def _store(row: lm.Session, data: dict[str, Any]) -> None:
+        data = mask_caller_numbers(data)
         session = Session.from_wire(data)
         row.data = data
         row.state = session.state
@@ -523,7 +525,10 @@ class SessionActions:
         return result
 
     def reveal(self, session_id: str, field: str = "all") -> ActionResult:
-        """Log that the person looked at the caller's full numbers (queued like any action)."""
+        """Log that the person looked at the caller's full numbers (queued like any action).
+
+        The console no longer uses this: the full numbers are not in the cache, so it asks
+        the server (``POST /api/v1/sessions/{id}/reveal``), which logs the reveal itself."""
         now = _now()
         with self.store.begin() as db:
             row, _session = self._load(db, session_id)

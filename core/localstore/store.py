@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from core.entities import Agent, KnowledgeEntry, MatterGuide, Session, SessionNote
 from core.localstore import models as lm
 from core.localstore.changes import Changes
-from core.masking import mask_text
+from core.masking import CALLER_NUMBER_FIELDS, mask_text
 from core.protocol import FeedbackCreate, NoteCreate, Payload, RecordKind, wire
 from core.search import index as knowledge_index
 from core.session_rules import check_note
@@ -221,6 +221,7 @@ class LocalStore:
         """Take the server's answers: confirmed or refused writes leave the outbox; a
         refusal is kept as a problem to show; returned records replace local state."""
         changes = Changes()
+        sent_numbers = False
         with self._sessions.begin() as db:
             for res in results:
                 row = db.scalar(
@@ -243,6 +244,7 @@ class LocalStore:
                     changes.touch("problem")
                 elif status not in ("applied", "duplicate"):
                     continue
+                sent_numbers = sent_numbers or _carries_numbers(row.payload)
                 db.delete(row)
                 db.flush()
                 _confirm_local(
@@ -269,7 +271,17 @@ class LocalStore:
                     )
                     changes.touch(kind, parent)
                 changes.touch(row.kind, row.target_id)
+        if sent_numbers:
+            self.forget_old_pages()
         return changes
+
+    def forget_old_pages(self) -> None:
+        """Fold the write-ahead log into the file and empty it. A deleted outbox row is
+        zeroed in the file (``secure_delete``), but older copies of its page stay in the
+        log until it is reused; after a caller's number typed in by hand has been sent,
+        they go at once. Harmless when a reader holds the log (it is emptied later)."""
+        with self._sessions() as db:
+            db.connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def open_problems(self) -> list[ProblemItem]:
         with self._sessions() as db:
@@ -402,6 +414,11 @@ class LocalStore:
 
 def _knowledge(row: lm.Knowledge) -> KnowledgeEntry:
     return KnowledgeEntry(**{c: getattr(row, c) for c in knowledge_index.COLUMNS})
+
+
+def _carries_numbers(payload: Any) -> bool:
+    """Whether a queued action holds a caller's number in clear (a session logged by hand)."""
+    return isinstance(payload, dict) and any(payload.get(f) for f in CALLER_NUMBER_FIELDS)
 
 
 def _refusal_text(reason: str | None, payload: dict[str, Any]) -> str:

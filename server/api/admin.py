@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -13,6 +13,7 @@ from core.calendar import YearSchedule
 from core.enums import Role
 from server import models as m
 from server.api.deps import get_db
+from server.audit import client_ip, record_audit
 from server.auth import CurrentUser, require_role
 from server.errors import bad_request
 from server.services import catalog
@@ -40,9 +41,10 @@ def list_calendar(
 
 @router.put("/calendar/{year}")
 def put_calendar_year(
-    year: int,
     body: CalendarYearIn,
-    _user: CurrentUser = Depends(admin_only),
+    request: Request,
+    year: int = Path(ge=1949, le=2200, description="公历年份"),
+    user: CurrentUser = Depends(admin_only),
     db: DbSession = Depends(get_db),
 ) -> dict[str, Any]:
     """Replace one year's holidays and 调休 working days (published by the State Council)."""
@@ -50,7 +52,24 @@ def put_calendar_year(
         schedule = YearSchedule.from_wire({"year": year, **body.model_dump()})
     except ValueError as exc:
         raise bad_request(f"日期有误：{exc}", "bad_calendar") from exc
+    before = db.get(m.CalendarYear, year)
+    detail: dict[str, Any] = {
+        "source": body.source,
+        "holidays": len(schedule.holidays),
+        "workdays": len(schedule.workdays),
+    }
+    if before is not None:
+        detail["before"] = {"holidays": len(before.holidays), "workdays": len(before.workdays)}
     catalog.upsert_calendar_year(db, schedule)
+    record_audit(
+        db,
+        actor_id=user.id,
+        action="calendar.update" if before is not None else "calendar.create",
+        target_kind="calendar",
+        target_id=year,
+        detail=detail,
+        source_ip=client_ip(request),
+    )
     db.commit()
     return schedule.to_wire()
 

@@ -16,6 +16,8 @@ from server.services.events import event_wire, events_after, last_event_id
 router = APIRouter(tags=["events"])
 
 RECHECK_SECONDS = 1.0
+MAX_ID = 2**53
+"""Larger ids cannot exist (and would overflow the database's integers)."""
 
 
 def _poll(request: Request, user: CurrentUser, after: int) -> tuple[list[dict[str, Any]], int]:
@@ -42,7 +44,12 @@ def _heartbeat(request: Request, user: CurrentUser) -> None:
 @router.get("/events")
 async def events(
     request: Request,
-    after: int = Query(-1, description="the last event id seen; -1 asks only for the position"),
+    after: int = Query(
+        -1,
+        ge=-1,
+        le=MAX_ID,
+        description="the last event id seen; -1 asks only for the position",
+    ),
     wait: float = Query(25.0, ge=0, le=60),
     user: CurrentUser = Depends(current_user),
 ) -> dict[str, Any]:

@@ -5,7 +5,7 @@ outbox instead; both run the same code)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -16,11 +16,12 @@ from core.enums import Role
 from core.protocol import Op, ProtocolError, RecordKind, SessionReassign, parse_payload
 from server import models as m
 from server.api.deps import get_db
+from server.audit import client_ip
 from server.auth import CurrentUser, current_user, require_role
 from server.errors import ApiError, not_found
 from server.services.mutations import Rejected
 from server.services.pull import records_for
-from server.services.session_ops import reassign_session
+from server.services.session_ops import reassign_session, reveal_numbers
 
 router = APIRouter(tags=["sessions"])
 lead_only = require_role(Role.LEAD, Role.ADMIN)
@@ -35,10 +36,16 @@ def teams(
     return [{"id": t.id, "name": t.name, "office": t.office} for t in rows]
 
 
+MAX_ID = 2**53
+"""Larger ids cannot exist (and would overflow the database's integers)."""
+
+
 class ReassignIn(BaseModel):
-    to_agent_id: int
+    to_agent_id: int = Field(ge=1, le=MAX_ID)
     expected_assignee_id: int | None = Field(
-        description="the assignee the lead saw; the reassignment fails if it changed"
+        ge=1,
+        le=MAX_ID,
+        description="the assignee the lead saw; the reassignment fails if it changed",
     )
     reason: str = Field(min_length=1, max_length=500)
 
@@ -70,3 +77,35 @@ def reassign(
     db.commit()
     request.app.state.events.notify()
     return records_for(db, user, [("session", session_id)])[0]
+
+
+class RevealIn(BaseModel):
+    field: Literal["phone", "id_number", "all"] = "all"
+
+
+class RevealOut(BaseModel):
+    session_id: str
+    field: str
+    phone: str = Field(description="the caller's full phone number ('' when not asked)")
+    id_number: str = Field(description="the caller's full ID number ('' when not asked)")
+
+
+@router.post(
+    "/sessions/{session_id}/reveal",
+    response_model=RevealOut,
+    responses={403: {"description": "not the session's assignee"}},
+)
+def reveal(
+    session_id: str,
+    request: Request,
+    body: RevealIn | None = None,
+    user: CurrentUser = Depends(current_user),
+    db: DbSession = Depends(get_db),
+) -> RevealOut:
+    """显示完整号码: the caller's full numbers for the session's assignee, audited."""
+    answer = reveal_numbers(
+        db, user, session_id, body.field if body else "all", source_ip=client_ip(request)
+    )
+    db.commit()
+    request.app.state.events.notify()
+    return RevealOut(**answer)

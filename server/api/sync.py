@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as DbSession
 
 from server.api.deps import get_db, get_settings
+from server.audit import client_ip
 from server.auth import CurrentUser, current_user
 from server.config import ServerSettings
 from server.errors import ApiError
@@ -18,14 +19,21 @@ from server.services.pull import pull
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/sync", tags=["sync"])
+MAX_SEQ = 2**53
+"""Larger cursors cannot exist (and would overflow the database's integers)."""
 
 
 @router.get("/changes")
 def changes(
-    since: int = Query(0, ge=0, description="the cursor of the last page applied; 0 for all"),
-    limit: int | None = Query(None, ge=1),
+    since: int = Query(
+        0, ge=0, le=MAX_SEQ, description="the cursor of the last page applied; 0 for all"
+    ),
+    limit: int | None = Query(None, ge=1, le=100_000),
     horizon: int | None = Query(
-        None, ge=0, description="the horizon of the previous page (while downloading from 0)"
+        None,
+        ge=0,
+        le=MAX_SEQ,
+        description="the horizon of the previous page (while downloading from 0)",
     ),
     user: CurrentUser = Depends(current_user),
     db: DbSession = Depends(get_db),
@@ -68,7 +76,7 @@ def mutations(
         for m in body.mutations
     ]
     try:
-        results = apply_all(request.app.state.db, user, batch)
+        results = apply_all(request.app.state.db, user, batch, source_ip=client_ip(request))
     except OperationalError:
         log.exception("the database failed while applying a batch")
         raise ApiError(503, "database_busy", "服务器数据库繁忙，请稍后重试") from None

@@ -28,6 +28,7 @@ from core.masking import mask_text
 from core.protocol import ProtocolError, parse_mutation
 from core.session_rules import RuleViolation
 from server import models as m
+from server.audit import record_audit
 from server.auth import CurrentUser
 
 log = logging.getLogger(__name__)
@@ -90,12 +91,16 @@ def _records(db: DbSession, user: CurrentUser, keys: list[tuple[str, str]]) -> l
 
 
 def apply_all(
-    sessions: sessionmaker[DbSession], user: CurrentUser, mutations: list[Mutation]
+    sessions: sessionmaker[DbSession],
+    user: CurrentUser,
+    mutations: list[Mutation],
+    *,
+    source_ip: str | None = None,
 ) -> list[dict[str, Any]]:
     """Apply in order; one answer per mutation, whatever becomes of the others."""
     results = []
     for mutation in mutations:
-        results.append(_apply_one(sessions, user, mutation))
+        results.append(_apply_one(sessions, user, mutation, source_ip))
     return results
 
 
@@ -123,8 +128,33 @@ def _restore_keys(mutation: Mutation) -> list[tuple[str, str]]:
     return []
 
 
+def _audit(
+    db: DbSession,
+    user: CurrentUser,
+    mutation: Mutation,
+    status: str,
+    source_ip: str | None,
+    reason: str = "",
+) -> None:
+    """The mutation's kind, op and target; never its payload (it carries callers' data)."""
+    target = mutation.target_id
+    record_audit(
+        db,
+        actor_id=user.id,
+        action=f"mutation.{mutation.kind}.{mutation.op}"[:48],
+        target_kind=str(TARGET_KIND.get(mutation.kind, mutation.kind))[:32],
+        target_id=str(target)[:64] if isinstance(target, str | int) else "",
+        detail={"mutation_id": mutation.mutation_id, "status": status},
+        source_ip=source_ip,
+        reason=reason or None,
+    )
+
+
 def _apply_one(
-    sessions: sessionmaker[DbSession], user: CurrentUser, mutation: Mutation
+    sessions: sessionmaker[DbSession],
+    user: CurrentUser,
+    mutation: Mutation,
+    source_ip: str | None = None,
 ) -> dict[str, Any]:
     answer: dict[str, Any] = {"mutation_id": mutation.mutation_id, "reason": "", "records": []}
     restore = _restore_keys(mutation)
@@ -148,7 +178,16 @@ def _apply_one(
             )
         except ProtocolError as exc:
             log.info("mutation %s refused: bad %s", mutation.mutation_id, exc.field)
-            return _refuse(db, user, mutation, answer, restore, fingerprint, MALFORMED + exc.reason)
+            return _refuse(
+                db,
+                user,
+                mutation,
+                answer,
+                restore,
+                fingerprint,
+                MALFORMED + exc.reason,
+                source_ip=source_ip,
+            )
         parsed = replace(
             mutation,
             target_id=envelope.target_id,
@@ -168,7 +207,9 @@ def _apply_one(
             db.rollback()
             seen = db.get(m.AppliedMutation, mutation.mutation_id)
             if seen is None:  # pragma: no cover - the constraint fired, so a row exists
-                return _refuse(db, user, mutation, answer, restore, fingerprint, FAILED)
+                return _refuse(
+                    db, user, mutation, answer, restore, fingerprint, FAILED, source_ip=source_ip
+                )
             _repeat(answer, seen, fingerprint)
             answer["records"] = _safe_records(db, user, restore)
             return answer
@@ -176,6 +217,7 @@ def _apply_one(
             if fn is None:
                 raise Rejected(f"服务器不支持此操作（{mutation.kind}/{mutation.op}）")
             applied = fn(db, user, parsed)
+            _audit(db, user, mutation, "applied", source_ip)
             db.commit()
         except (Rejected, RuleViolation) as exc:
             db.rollback()
@@ -184,14 +226,18 @@ def _apply_one(
             else:
                 reason, status = exc.message, "rejected"
             log.info("mutation %s rejected: %s", mutation.mutation_id, mask_text(reason))
-            return _refuse(db, user, mutation, answer, restore, fingerprint, reason, status)
+            return _refuse(
+                db, user, mutation, answer, restore, fingerprint, reason, status, source_ip
+            )
         except IntegrityError as exc:
             # Another constraint than the mutation id's: an "at most one" that someone
             # else filled first. Never "duplicate": this write did not happen.
             db.rollback()
             reason = constraint_reason(exc)
             log.info("mutation %s refused by a constraint: %s", mutation.mutation_id, reason)
-            return _refuse(db, user, mutation, answer, restore, fingerprint, reason)
+            return _refuse(
+                db, user, mutation, answer, restore, fingerprint, reason, source_ip=source_ip
+            )
         except OperationalError:
             # The database itself is in trouble (a lock timeout, a dropped connection):
             # not this action's fault, so not refused. The batch fails as a whole and
@@ -208,7 +254,9 @@ def _apply_one(
                 mutation.kind,
                 mutation.op,
             )
-            return _refuse(db, user, mutation, answer, restore, fingerprint, FAILED)
+            return _refuse(
+                db, user, mutation, answer, restore, fingerprint, FAILED, source_ip=source_ip
+            )
         answer["status"] = "applied"
         # The target always goes back too: the client holds pulled rows of it while
         # the action is queued, and relies on this answer for the server's version.
@@ -225,10 +273,12 @@ def _refuse(
     fingerprint: str,
     reason: str,
     status: str = "rejected",
+    source_ip: str | None = None,
 ) -> dict[str, Any]:
     """Answer a refusal and remember it, so a resend gets the same answer."""
     try:
         db.add(_seen(mutation, user, status, reason, fingerprint))
+        _audit(db, user, mutation, status, source_ip, reason)
         db.commit()
     except IntegrityError:
         # A copy of this mutation got in between; answer as that one was answered.

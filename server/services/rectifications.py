@@ -38,6 +38,7 @@ from core.rectifications import RectificationError, clean_texts, missing_for_clo
 from core.session_rules import leads_team
 from core.session_timeline import when_text
 from server import models as m
+from server.audit import record_audit
 from server.auth import CurrentUser
 from server.changes import Audience, record
 from server.services.events import publish
@@ -194,15 +195,14 @@ def _audit(
     now: datetime,
     **detail: Any,
 ) -> None:
-    db.add(
-        m.AuditLog(
-            at=now,
-            actor_id=user.id,
-            action=f"rectification.{action}",
-            target_kind=KIND,
-            target_id=row.id,
-            detail={"session_id": row.session_id, **detail},
-        )
+    record_audit(
+        db,
+        at=now,
+        actor_id=user.id,
+        action=f"rectification.{action}",
+        target_kind=KIND,
+        target_id=row.id,
+        detail={"session_id": row.session_id, **detail},
     )
 
 

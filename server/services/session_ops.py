@@ -44,8 +44,10 @@ from core.session_timeline import explain_refusal
 from core.validation import normalize_phone, validate_new_session
 from server import models as m
 from server import serialize
+from server.audit import record_audit
 from server.auth import CurrentUser
 from server.changes import Audience, record
+from server.errors import ApiError
 from server.services import share
 from server.services.dispatch import dispatch_team, session_brief, setting
 from server.services.events import publish
@@ -440,16 +442,15 @@ def reassign_session(
         "reason": reason,
     }
     add_event(db, session, "reassigned", actor=author, at=now, **detail)
-    share.revoke_for_session(db, session.id, "会话已改派，共享随之结束", actor=author, now=now)
-    db.add(
-        m.AuditLog(
-            at=now,
-            actor_id=user.id,
-            action="session.reassign",
-            target_kind="session",
-            target_id=session.id,
-            detail={**detail, "expected_assignee_id": expected, "state_before": prev_state.value},
-        )
+    record_audit(
+        db,
+        at=now,
+        actor_id=user.id,
+        action="session.reassign",
+        target_kind="session",
+        target_id=session.id,
+        detail={**detail, "expected_assignee_id": expected, "state_before": prev_state.value},
+        reason=reason,
     )
     log_session(
         db,
@@ -510,18 +511,57 @@ def reveal(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     now = datetime.now()
     offline_at = _offline_at(mutation, now)
     add_event(db, session, "revealed", actor=author, at=now, field=field, offline_at=offline_at)
-    db.add(
-        m.AuditLog(
-            at=now,
-            actor_id=user.id,
-            action="session.reveal",
-            target_kind="session",
-            target_id=session.id,
-            detail={"field": field, "offline_at": offline_at},
-        )
+    record_audit(
+        db,
+        at=now,
+        actor_id=user.id,
+        action="session.reveal",
+        target_kind="session",
+        target_id=session.id,
+        detail={"field": field, "offline_at": offline_at},
     )
     log_session(db, session, now=now)
     return Applied(records=[(K.SESSION, session.id)])
+
+
+def reveal_numbers(
+    db: DbSession,
+    user: CurrentUser,
+    session_id: str,
+    field: str = "all",
+    *,
+    source_ip: str | None = None,
+) -> dict[str, Any]:
+    """The caller's full number(s), for the session's assignee only; the reveal goes on
+    the timeline and in the audit log (``POST /api/v1/sessions/{id}/reveal``).
+
+    Pulls, events and the team board carry masked numbers only, so this is the one way
+    a full number leaves the server. Raises :class:`ApiError` with words for the person.
+    """
+    if field not in ("phone", "id_number", "all"):
+        raise ApiError(400, "bad_field", "要查看的号码类型无效")
+    session = db.get(m.Session, session_id, with_for_update=True)
+    if session is None:
+        raise ApiError(404, "not_found", "该会话不存在或已被删除")
+    if session.assignee_id != user.id:
+        raise ApiError(403, "forbidden", "只有该会话的承办人才能查看完整号码")
+    author = _author(db, user)
+    now = datetime.now()
+    add_event(db, session, "revealed", actor=author, at=now, field=field)
+    record_audit(
+        db,
+        at=now,
+        actor_id=user.id,
+        action="session.reveal",
+        target_kind="session",
+        target_id=session.id,
+        detail={"field": field},
+        source_ip=source_ip,
+    )
+    log_session(db, session, now=now)
+    phone = session.caller_phone if field in ("phone", "all") else ""
+    id_number = session.caller_id_number if field in ("id_number", "all") else ""
+    return {"session_id": session.id, "field": field, "phone": phone, "id_number": id_number}
 
 
 # -- evaluation / create ------------------------------------------------------------------

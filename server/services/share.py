@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session as DbSession
 from core.enums import SessionState
 from core.protocol import RecordKind
 from server import models as m
+from server.audit import record_audit
 from server.changes import record
 from server.config import ServerSettings
 from server.services import share_providers as providers
@@ -309,6 +310,16 @@ def _revoke(
 ) -> None:
     link.state = REVOKED
     link.revoked_at = now
+    record_audit(
+        db,
+        at=now,
+        actor_id=actor.id if actor else None,
+        action="share.revoke",
+        target_kind="share_link",
+        target_id=link.id,
+        detail={"session_id": session.id},
+        reason=reason,
+    )
     _announce(
         db,
         session,
@@ -383,6 +394,20 @@ def create_link(
         expires_at=link.expires_at.isoformat(timespec="seconds"),
         provider=provider,
         summary=f"发起屏幕共享，有效至 {link.expires_at:%H:%M}",
+    )
+    # The join code and room name open the room: they stay out of the audit row.
+    record_audit(
+        db,
+        at=now,
+        actor_id=user_id,
+        action="share.create",
+        target_kind="share_link",
+        target_id=link.id,
+        detail={
+            "session_id": session.id,
+            "provider": provider,
+            "expires_at": link.expires_at.isoformat(timespec="seconds"),
+        },
     )
     return link
 
@@ -621,6 +646,16 @@ def record_consent(
         "agreed": agreed,
     }
     link.consent_detail = detail
+    record_audit(
+        db,
+        at=now,
+        actor_id=None,
+        action="share.consent",
+        target_kind="share_link",
+        target_id=link.id,
+        detail={"session_id": link.session_id, "browser": browser, "repeated": again},
+        source_ip=address,
+    )
     if session is not None:
         summary = "再次同意并进入共享房间" if again else "同意共享屏幕"
         _announce(

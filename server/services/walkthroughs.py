@@ -28,6 +28,7 @@ from core.walkthrough import (
     validate_text,
 )
 from server import models as m
+from server.audit import record_audit
 from server.changes import record
 from server.services.pull import EXTRA_LOADERS
 
@@ -206,15 +207,14 @@ def publish(
     db.add(row)
     db.flush()
     record(db, KIND, row.key, now=now)
-    db.add(
-        m.AuditLog(
-            at=now,
-            actor_id=user_id,
-            action="walkthrough_published",
-            target_kind=KIND,
-            target_id=row.key,
-            detail={"title": wt.title, "matter_code": wt.matter_code, "filename": filename},
-        )
+    record_audit(
+        db,
+        at=now,
+        actor_id=user_id,
+        action="walkthrough.publish",
+        target_kind=KIND,
+        target_id=row.key,
+        detail={"title": wt.title, "matter_code": wt.matter_code, "filename": filename},
     )
     return Published(row, warnings)
 
@@ -231,15 +231,14 @@ def mark_reviewed(
     row.needs_review = False
     row.review_note = ""
     record(db, KIND, row.key, now=now)
-    db.add(
-        m.AuditLog(
-            at=now,
-            actor_id=user_id,
-            action="walkthrough_reviewed",
-            target_kind=KIND,
-            target_id=row.key,
-            detail={"note": note},
-        )
+    record_audit(
+        db,
+        at=now,
+        actor_id=user_id,
+        action="walkthrough.review",
+        target_kind=KIND,
+        target_id=row.key,
+        detail={"note": note},
     )
     return row
 

@@ -135,7 +135,7 @@ def test_a_new_version_is_published_and_pulled_by_another_client(clients, live_s
     assert agent.scripts.walkthrough(LHJY, 1) is not None, "old versions stay for running sessions"
     with live_server.db() as db:
         audit = db.scalar(select(m.AuditLog).where(m.AuditLog.target_id == f"{LHJY}@2"))
-        assert audit is not None and audit.action == "walkthrough_published"
+        assert audit is not None and audit.action == "walkthrough.publish"
 
 
 def test_a_knowledge_change_flags_the_citing_scripts_for_review(clients, live_server) -> None:  # type: ignore[no-untyped-def]

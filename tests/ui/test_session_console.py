@@ -6,6 +6,7 @@ with the lead reassigning while the agent is offline with unsent notes."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -191,8 +192,18 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
         qtbot.keyClick(window, Qt.Key.Key_F4)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "active", 10)
         # A click reveals the full number, and the reveal is logged.
+        # The number comes from the server (audited), never from the cache.
+        assert "19540052802" not in pane.view.phone.text()
         qtbot.mouseClick(pane.view.reveal_button, Qt.MouseButton.LeftButton)
-        assert pane.view.phone.text() == "19540052802"
+        await wait_until(lambda: pane.view.phone.text() == "19540052802", 10, "full number")
+        if shots := os.environ.get("BANGBAN_SHOTS"):
+            os.makedirs(shots, exist_ok=True)
+            pane.view.grab().save(os.path.join(shots, "session_revealed.png"))
+        assert not pane.reveal_action.isEnabled()
+        cache_file = window.account.cache.path
+        for path in (cache_file, cache_file.with_name(cache_file.name + "-wal")):
+            if path.exists():
+                assert b"19540052802" not in path.read_bytes(), path
         # F9 closes (outcome, summary), then the caller's rating: 2.
         qtbot.keyClick(window, Qt.Key.Key_F9)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "closed", 10)

@@ -721,7 +721,9 @@ class SessionsPane(QWidget):
             and S(s.state) in REASSIGNABLE_STATES
         )
         has_numbers = s is not None and bool(s.caller_phone or s.caller_id_number)
-        self.reveal_action.setEnabled(has_numbers and not self.view.revealed)
+        # Only the assignee may see the full numbers (the server checks it too).
+        mine = s is not None and s.assignee_id == self.me.id
+        self.reveal_action.setEnabled(has_numbers and mine and not self.view.revealed)
         self.guide_action.setEnabled(s is not None and bool(s.matter_code))
         # A closed session takes no new notes (core.session_rules.check_note).
         open_session = s is not None and S(s.state) is not S.CLOSED
@@ -864,12 +866,21 @@ class SessionsPane(QWidget):
             self.create_requested.emit(request)
 
     def _on_reveal_triggered(self) -> None:
+        """Asks the console for the full numbers (an audited call to the server); they
+        are shown by :meth:`show_revealed` when the answer comes."""
         s = self._session_or_none()
         if s is None:
             return
-        self.view.set_revealed(True)
-        self._update_actions()
+        self.reveal_action.setEnabled(False)
         self.reveal_requested.emit(s.id)
+
+    def show_revealed(self, session_id: str, phone: str, id_number: str) -> None:
+        self.view.show_revealed(session_id, phone, id_number)
+        self._update_actions()
+
+    def reveal_failed(self, message: str) -> None:
+        self.show_message(message, error=True)
+        self._update_actions()
 
     def _on_guide_triggered(self) -> None:
         s = self._session_or_none()
