@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
@@ -9,20 +12,37 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
-from server import share_pages
+from server import metrics, share_pages
 from server.api import admin, auth, events, health, sync, team
 from server.api import sessions as session_routes
 from server.api import share as share_routes
 from server.api import walkthroughs as walkthrough_routes
 from server.config import ServerSettings
-from server.db import make_engine, migrate, session_factory
+from server.db import head_revisions, make_engine, migrate, session_factory
 from server.errors import ApiError
 from server.gzip_request import GzipRequestMiddleware
 from server.services import (
     dispatch,
     registry,  # noqa: F401  (registers mutation handlers)
 )
-from server.services.events import EventBus
+from server.services.events import BUS_INFO, EventBus, PgListener
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Per process: the PostgreSQL listener runs while the app serves."""
+    listener: PgListener | None = None
+    if app.state.engine.dialect.name == "postgresql":
+        listener = PgListener(app.state.settings.database_url, app.state.events)
+        listener.start()
+    app.state.listener = listener
+    try:
+        yield
+    finally:
+        app.state.events.close()
+        if listener is not None:
+            listener.stop()
+        metrics.worker_exited()
 
 
 def create_app(settings: ServerSettings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -35,16 +55,20 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         title="Bangban Desk central server",
         version=APP_VERSION,
         description="帮办工作台中心服务器：登录、同步、会话与屏幕共享。",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.schema_heads = head_revisions(engine)
     app.state.db = session_factory(engine)
-    # Mutation handlers read settings (capacity, deadlines) from their session's info.
-    app.state.db.configure(info={"settings": settings})
     app.state.events = EventBus()
+    # Mutation handlers read settings (capacity, deadlines) from their session's info;
+    # the commit hook of ``publish`` wakes this process's polls through the bus.
+    app.state.db.configure(info={"settings": settings, BUS_INFO: app.state.events})
     dispatch.install(app)  # event polls count as heartbeats (presence, auto-assignment)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(GzipRequestMiddleware)
+    app.add_middleware(metrics.MetricsMiddleware)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -85,4 +109,13 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(share_pages.router)  # the caller's join pages: /j, /j/<code>
+    app.include_router(health.metrics_router)  # /metrics (Prometheus)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process (``uvicorn --factory``): settings from ``BANGBAN_*``.
+
+    The parent (``python -m server run --workers N``) has already migrated the database.
+    """
+    return create_app(ServerSettings(), run_migrations=False)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session as DbSession
 
+from server import metrics
 from server.api.deps import get_db, get_settings
 from server.auth import CurrentUser, current_user
 from server.config import ServerSettings
@@ -60,6 +61,8 @@ def mutations(
         Mutation(m.mutation_id, m.kind, m.op, m.target_id, m.base_seq, m.payload, m.created_at)
         for m in body.mutations
     ]
+    # Each mutation's commit wakes the polls its events concern (services/events.py).
     results = apply_all(request.app.state.db, user, batch)
-    request.app.state.events.notify()
+    for mutation, result in zip(batch, results, strict=True):
+        metrics.mutations.labels(mutation.kind, mutation.op, result.get("status", "")).inc()
     return {"results": results}
