@@ -59,11 +59,22 @@ def worker_exited() -> None:
 
 
 def route_of(scope: dict[str, Any]) -> str:
+    """The template of the route that answered (``/api/v1/share/{link_id}``).
+
+    FastAPI keeps an included router's prefix apart from its routes, so the prefix is
+    the literal part of the request path before the piece the route matched.
+    """
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    if path:
-        return str(path)
-    return "unmatched"
+    template = getattr(route, "path", None)
+    if not template:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    regex = getattr(route, "path_regex", None)
+    if regex is not None and not regex.fullmatch(path):
+        for i, char in enumerate(path):
+            if char == "/" and regex.fullmatch(path[i:]):
+                return path[:i] + str(template)
+    return str(template)
 
 
 class MetricsMiddleware:

@@ -247,9 +247,7 @@ class PresenceTracker:
                 # just come in: only the update that still finds the user silent counts.
                 won = db.execute(
                     update(m.User)
-                    .where(
-                        m.User.id == user_id, m.User.presence != Presence.OFFLINE.value, silent
-                    )
+                    .where(m.User.id == user_id, m.User.presence != Presence.OFFLINE.value, silent)
                     .values(presence=Presence.OFFLINE.value)
                     .execution_options(synchronize_session=False)
                 ).rowcount

@@ -21,6 +21,7 @@ Who gets woken:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -260,10 +261,8 @@ class EventBus:
                     if listens is None or not wanted.isdisjoint(listens)
                 ]
         for loop, future in waiters:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
                 loop.call_soon_threadsafe(_wake, future)
-            except RuntimeError:  # the loop has closed
-                pass
 
     async def wait(
         self, timeout: float, keys: Iterable[str] | None = None, since: int | None = None
