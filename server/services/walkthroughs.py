@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
+from core.resources import resource_path
 from core.walkthrough import (
     ValidationIssue,
     Walkthrough,
@@ -32,7 +33,7 @@ from server.services.pull import EXTRA_LOADERS
 
 log = logging.getLogger(__name__)
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "walkthroughs"
+SAMPLES_DIR = resource_path("walkthroughs")
 KIND = "walkthrough"
 
 # Column limits of ``server.models.Walkthrough``: checked before the insert so that an
