@@ -164,19 +164,23 @@ class Stats:
     latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     requests: int = 0
+    recording: bool = False
+    """Only the load phase counts (not the agents' first download)."""
 
     def timed(self, route: str, fn, *args):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         try:
             result = fn(*args)
         except SyncError:
-            with self.lock:
-                self.errors[route] += 1
-                self.requests += 1
+            if self.recording:
+                with self.lock:
+                    self.errors[route] += 1
+                    self.requests += 1
             raise
-        with self.lock:
-            self.latency[route].append((time.perf_counter() - started) * 1000)
-            self.requests += 1
+        if self.recording:
+            with self.lock:
+                self.latency[route].append((time.perf_counter() - started) * 1000)
+                self.requests += 1
         return result
 
 
@@ -191,16 +195,27 @@ class Agent:
 
 
 def agent_loop(
-    agent: Agent, stats: Stats, stop: threading.Event, wait: float, note_every: float
+    agent: Agent,
+    stats: Stats,
+    stop: threading.Event,
+    wait: float,
+    note_every: float,
+    starting: threading.Semaphore,
 ) -> None:
     rng = random.Random(agent.index)
-    try:
-        last = stats.timed("GET /events (position)", agent.api.events, -1, 0)["last"]
-        cursor = 0
-        page = stats.timed("GET /sync/changes", agent.api.changes, cursor, 2000)
-        cursor = page.cursor
-    except SyncError:
-        return
+    with starting:  # a few at a time: the first download is the heavy part of a start
+        for _ in range(5):
+            try:
+                last = agent.api.events(-1, 0)["last"]
+                cursor, more = 0, True
+                while more:
+                    page = agent.api.changes(cursor, 2000)
+                    cursor, more = page.cursor, page.has_more
+                break
+            except SyncError:
+                time.sleep(1.0)
+        else:
+            return
     agent.ready = True
     next_note = time.monotonic() + rng.uniform(0, note_every)
     while not stop.is_set():
@@ -309,21 +324,29 @@ def main(argv: list[str] | None = None) -> int:
         for session_id, holder in holders.items():
             by_id[holder].session_id = session_id
 
+        starting = threading.Semaphore(8)
         threads = [
             threading.Thread(
                 target=agent_loop,
-                args=(a, stats, stop, args.wait, args.note_every),
+                args=(a, stats, stop, args.wait, args.note_every, starting),
                 daemon=True,
             )
             for a in agents
         ]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 120
+        started = time.monotonic()
+        deadline = started + 300
         while not all(a.ready for a in agents) and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(1.0)
+        print(
+            f"{sum(a.ready for a in agents)} agents downloaded and polling after "
+            f"{time.monotonic() - started:.0f} s",
+            flush=True,
+        )
+        time.sleep(2.0)
         pids = process_tree(server.pid)
+        stats.recording = True
         cpu_before, requests_before = cpu_seconds(pids), stats.requests
         print(
             f"{sum(a.ready for a in agents)} agents polling on {args.workers} workers "
@@ -332,10 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         rng = random.Random(7)
-        sessions = sorted(holders)
+        ready = {a.id for a in agents if a.ready}
+        sessions = sorted(s for s, holder in holders.items() if holder in ready)
         members: dict[int, list[int]] = defaultdict(list)
         for session_id in sessions:
             members[team_of[session_id]].append(holders[session_id])
+        load_started = time.monotonic()
         sent: list[tuple[str, int, int]] = []
         refused = 0
         end = time.monotonic() + args.duration
@@ -374,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
         time.sleep(2.0)
         cpu_after, requests_after = cpu_seconds(process_tree(server.pid)), stats.requests
+        stats.recording = False
+        elapsed = time.monotonic() - load_started
         stop.set()
 
         delivery, missing = [], 0
@@ -387,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         requests = requests_after - requests_before
         cpu = cpu_after - cpu_before
         print()
-        print(f"agents {args.agents}, workers {args.workers}, PostgreSQL, loopback")
+        print(
+            f"agents {args.agents} ({len(ready)} ready), workers {args.workers}, PostgreSQL, "
+            f"loopback, load phase {elapsed:.0f} s, {requests / elapsed:.1f} requests/s; "
+            f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
         print(
             f"reassignments applied {len(sent)} (refused {refused}); deliveries measured "
             f"{len(delivery)}, missing {missing}"

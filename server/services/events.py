@@ -87,6 +87,8 @@ def publish(
     if not rows:
         return
     _hook(db)
+    # Begin the transaction now, so that a rollback (its end) drops these events.
+    db.connection()
     db.info.setdefault(_PENDING, []).extend(rows)
 
 
