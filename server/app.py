@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,9 +32,34 @@ from server.services import (
 from server.services.events import BUS_INFO, EventBus, PgListener
 
 
+def _answer_polls_on_stop(bus: EventBus) -> None:
+    """On SIGTERM/SIGINT answer the open long polls at once.
+
+    uvicorn waits for open requests before it runs the lifespan's shutdown, so closing
+    the bus there would come too late: every poll would be cancelled after the grace
+    period instead of being answered. Signals are only handled on the main thread
+    (a server in a test thread keeps uvicorn's handling as it is).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            # No lock may be taken inside a signal handler: hand the close to the loop.
+            loop.call_soon_threadsafe(bus.close)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Per process: the PostgreSQL listener runs while the app serves."""
+    _answer_polls_on_stop(app.state.events)
     listener: PgListener | None = None
     if app.state.engine.dialect.name == "postgresql":
         listener = PgListener(app.state.settings.database_url, app.state.events)
