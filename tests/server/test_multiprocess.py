@@ -319,3 +319,36 @@ def test_sqlite_refuses_several_workers(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "SQLite" in done.stderr and "PostgreSQL" in done.stderr
     assert not (tmp_path / "one.sqlite3").exists()  # refused before touching anything
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_workers_serve_and_add_up_their_metrics(pg_database: str, tmp_path: Path) -> None:
+    import requests
+
+    server = ServerProcess(pg_database, tmp_path / "workers.log", "--workers", "2")
+    try:
+        server.wait_ready()
+        route = 'route="/api/v1/health"'
+
+        def health_count() -> tuple[float, str]:
+            text_ = requests.get(f"{server.url}/metrics", timeout=10).text
+            counts = [
+                float(line.rsplit(" ", 1)[1])
+                for line in text_.splitlines()
+                if line.startswith("bangban_request_seconds_count") and route in line
+            ]
+            return sum(counts), text_
+
+        before, _ = health_count()
+        for _ in range(20):
+            # A new connection each time, so the kernel spreads them over the workers.
+            assert requests.get(f"{server.url}/api/v1/health", timeout=10).status_code == 200
+        for _ in range(6):
+            # Whichever worker answers, it reports every worker's requests.
+            after, text_ = health_count()
+            assert after - before == 20, text_
+        assert "bangban_queue_waiting" in text_
+    finally:
+        server.stop()
+    assert server.process.returncode == 0, server.log_path.read_text()
