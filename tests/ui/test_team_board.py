@@ -490,8 +490,6 @@ def test_a_rectification_is_followed_up_from_the_list(
             assert "逾期" in model.index(row, model.COL_LEFT).data()
             assert "逾期 1 个" in pane.rect_summary.text()
             pane.rect_view.selectRow(row)
-            qtbot.mouseClick(pane.handle_button, Qt.MouseButton.LeftButton)
-            await wait_until(lambda: not pane.pending and asked, 15, "assigned and recorded")
 
             def server_state() -> tuple[str, int | None, str]:
                 with live_server.db() as db:
@@ -499,6 +497,14 @@ def test_a_rectification_is_followed_up_from_the_list(
                     assert r is not None
                     return r.state, r.assignee_id, r.verification
 
+            qtbot.mouseClick(pane.handle_button, Qt.MouseButton.LeftButton)
+            # Between the answer and the queued actions ``pending`` is briefly empty:
+            # wait for the server's state as well, not for an empty ``pending`` alone.
+            await wait_until(
+                lambda: asked and not pane.pending and server_state()[0] == "assigned",
+                15,
+                "assigned and recorded",
+            )
             assert server_state() == ("assigned", liuyang, "调取录音核实")
             await wait_until(
                 lambda: "刘洋" in str(model.index(model.row_of(rid), model.COL_ASSIGNEE).data()),
