@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 import uvicorn
@@ -173,3 +174,30 @@ def test_events_are_numbered_at_commit_and_dropped_by_a_rollback(
             "second-published",
             "first-published",
         ]
+
+
+def test_a_commit_wakes_the_waiting_poll_at_once(live_server: LiveServer) -> None:
+    api = ApiClient(live_server.url)
+    me = api.login("wangfang", DEMO_PASSWORD).user.id
+    last = api.events(-1, 0)["last"]
+    last = api.events(last, 0)["last"]  # past whatever coming online dispatched
+    answer: dict[str, Any] = {}
+
+    def poll() -> None:
+        answer.update(api.events(last, 20))
+        answer["at"] = time.monotonic()
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while live_server.app.state.events.waiting == 0:
+        assert time.monotonic() < deadline, "the poll never waited"
+        time.sleep(0.01)
+    with live_server.db() as db:
+        publish(db, "test_ping", {"n": 1}, user_ids=[me])
+        db.commit()
+        committed = time.monotonic()
+    thread.join(10)
+    assert [e["kind"] for e in answer["events"]] == ["test_ping"]
+    # Woken by the commit, not found by the once-a-second re-read.
+    assert answer["at"] - committed < 0.3
