@@ -26,29 +26,87 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server import logs
-    from server.app import create_app
     from server.limits import uvicorn_options
 
     settings = _settings(args)
     settings.log_level = args.log_level
     logs.configure(args.log_level)
-    app = create_app(settings)
-    if args.seed_demo:
-        from server.seed import seed_demo
-
-        with app.state.db() as db:
-            seed_demo(db)
+    workers = int(args.workers)
+    if workers < 1:
+        print("错误：--workers 至少为 1", file=sys.stderr)
+        return 2
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        print(
+            "错误：SQLite 数据库只能由一个服务器进程使用；多个工作进程（--workers）"
+            "需要 PostgreSQL（--database-url postgresql+psycopg://…）",
+            file=sys.stderr,
+        )
+        return 2
     # Long polls hold requests open for up to a minute; a stop should not wait for them.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        log_config=None,  # uvicorn's own lines go through the masked JSON handler too
-        access_log=False,  # server/logs.py writes one line per request
-        timeout_graceful_shutdown=3,
+    common: dict[str, object] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "log_config": None,  # uvicorn's own lines go through the masked JSON handler too
+        "access_log": False,  # server/logs.py writes one line per request
+        "timeout_graceful_shutdown": 3,
         **uvicorn_options(settings),
-    )
+    }
+    if workers == 1:
+        from server.app import create_app
+
+        app = create_app(settings)
+        if args.seed_demo:
+            from server.seed import seed_demo
+
+            with app.state.db() as db:
+                seed_demo(db)
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        return 0
+    return _run_workers(args, settings, workers, common)
+
+
+def _run_workers(
+    args: argparse.Namespace, settings: object, workers: int, common: dict[str, object]
+) -> int:
+    """Migrate (and seed) once here, then let uvicorn start and supervise the workers.
+
+    Every worker builds its app from the environment (``server.app:app_from_environment``)
+    and writes its metrics to a shared directory, summed by whichever worker is scraped.
+    """
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from server.db import make_engine, migrate, session_factory
+
+    url = settings.database_url  # type: ignore[attr-defined]
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        if args.seed_demo:
+            from server.seed import seed_demo
+
+            with session_factory(engine)() as db:
+                seed_demo(db)
+    finally:
+        engine.dispose()
+    os.environ["BANGBAN_DATABASE_URL"] = url
+    own_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_dir = tempfile.mkdtemp(prefix="bangban-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+    try:
+        uvicorn.run(
+            "server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            **common,  # type: ignore[arg-type]
+        )
+    finally:
+        if own_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
     return 0
 
 
@@ -190,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed-demo", action="store_true", help="启动前载入演示数据（幂等）")
     run.add_argument(
         "--log-level", default="info", help="日志级别（JSON 行写到标准错误；默认 info）"
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("BANGBAN_WORKERS", "1")),
+        help="工作进程数（默认 1；大于 1 时需要 PostgreSQL）",
     )
     run.set_defaults(func=cmd_run)
 

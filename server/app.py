@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
@@ -9,20 +16,62 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
-from server import logs, openapi_doc, share_pages
+from server import logs, metrics, openapi_doc, share_pages
 from server.api import admin, audit, auth, events, health, sync, team
 from server.api import sessions as session_routes
 from server.api import share as share_routes
 from server.api import walkthroughs as walkthrough_routes
 from server.config import ServerSettings
-from server.db import make_engine, migrate, session_factory
+from server.db import head_revisions, make_engine, migrate, session_factory
 from server.errors import ApiError
 from server.limits import RequestLimits, parse_networks
 from server.services import (
     dispatch,
     registry,  # noqa: F401  (registers mutation handlers)
 )
-from server.services.events import EventBus
+from server.services.events import BUS_INFO, EventBus, PgListener
+
+
+def _answer_polls_on_stop(bus: EventBus) -> None:
+    """On SIGTERM/SIGINT answer the open long polls at once.
+
+    uvicorn waits for open requests before it runs the lifespan's shutdown, so closing
+    the bus there would come too late: every poll would be cancelled after the grace
+    period instead of being answered. Signals are only handled on the main thread
+    (a server in a test thread keeps uvicorn's handling as it is).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            # No lock may be taken inside a signal handler: hand the close to the loop.
+            loop.call_soon_threadsafe(bus.close)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Per process: the PostgreSQL listener runs while the app serves."""
+    _answer_polls_on_stop(app.state.events)
+    listener: PgListener | None = None
+    if app.state.engine.dialect.name == "postgresql":
+        listener = PgListener(app.state.settings.database_url, app.state.events)
+        listener.start()
+    app.state.listener = listener
+    try:
+        yield
+    finally:
+        app.state.events.close()
+        if listener is not None:
+            listener.stop()
+        metrics.worker_exited()
 
 
 def create_app(settings: ServerSettings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -35,15 +84,19 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         title="Bangban Desk central server",
         version=APP_VERSION,
         description="帮办工作台中心服务器：登录、同步、会话与屏幕共享。",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.schema_heads = head_revisions(engine)
     app.state.db = session_factory(engine)
-    # Mutation handlers read settings (capacity, deadlines) from their session's info.
-    app.state.db.configure(info={"settings": settings})
     app.state.events = EventBus()
+    # Mutation handlers read settings (capacity, deadlines) from their session's info;
+    # the commit hook of ``publish`` wakes this process's polls through the bus.
+    app.state.db.configure(info={"settings": settings, BUS_INFO: app.state.events})
     dispatch.install(app)  # event polls count as heartbeats (presence, auto-assignment)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(metrics.MetricsMiddleware)
     # Outermost: the caller's address, content types, tokens and body caps are checked
     # before anything reads, inflates or parses a body (server/limits.py).
     app.add_middleware(
@@ -106,5 +159,14 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(share_pages.router)  # the caller's join pages: /j, /j/<code>
+    app.include_router(health.metrics_router)  # /metrics (Prometheus)
     openapi_doc.install(app)  # refusals documented in the shape they are answered in
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process (``uvicorn --factory``): settings from ``BANGBAN_*``.
+
+    The parent (``python -m server run --workers N``) has already migrated the database.
+    """
+    return create_app(ServerSettings(), run_migrations=False)

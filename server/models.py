@@ -237,7 +237,8 @@ class AppliedMutation(Base):
 
 
 class Counter(Base):
-    """Named counters; ``change_seq`` is bumped under a row lock (see ``changes.py``)."""
+    """Named counters bumped under a row lock: ``change_seq`` (``changes.py``) and
+    ``event_seq`` (``services/events.py``)."""
 
     __tablename__ = "counters"
 
@@ -287,7 +288,9 @@ class Event(Base):
 
     __tablename__ = "events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    """Numbered at commit from the ``event_seq`` counter, so ids commit in order
+    (``server/services/events.py``)."""
     at: Mapped[datetime] = mapped_column(DateTime, index=True)
     kind: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[int | None] = mapped_column(Integer, index=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from core.calendar import builtin_schedules
 from core.enums import SessionState
+from core.resources import resources_root
 from server import models as m
 from server.auth import hash_password
 from server.changes import record
@@ -25,7 +25,7 @@ from server.services.sessions import add_event, add_note, audience_of, log_sessi
 from server.services.team_seed import enrich_demo_sessions
 from server.services.walkthroughs import seed_walkthroughs
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = resources_root()
 DEMO = RESOURCES / "demo"
 DEMO_PASSWORD = "bangban-demo"  # demo data only: every demo account uses it
 SESSIONS_MARKER = "demo_sessions_seeded_at"

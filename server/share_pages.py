@@ -29,7 +29,6 @@ import re
 import secrets
 from collections.abc import Callable
 from functools import cache, lru_cache
-from pathlib import Path
 from string import Template
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +37,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from core.resources import resource_path
 from core.share_link import group_code
 from server import models as m
 from server.config import ServerSettings
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "resources" / "join"
+TEMPLATES = resource_path("join")
 COOKIE = "bangban_join"
 COOKIE_MAX_AGE = 4 * 3600
 MAX_FORM_BYTES = 4096

@@ -9,16 +9,17 @@ display is in use, because loading it probes audio back-ends noisily.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
+from core.resources import resource_path
+
 log = logging.getLogger(__name__)
 
-SOUND = Path(__file__).resolve().parent.parent / "resources" / "sounds" / "new_session.wav"
+SOUND = resource_path("sounds", "new_session.wav")
 HEADLESS = frozenset({"offscreen", "minimal", "vnc"})
 
 

@@ -9,13 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from server import metrics
 from server import models as m
 from server.auth import CurrentUser, current_user
-from server.services.events import event_wire, events_after, last_event_id
+from server.services.events import event_wire, events_after, last_event_id, user_keys
 
 router = APIRouter(tags=["events"])
 
-RECHECK_SECONDS = 1.0
 MAX_ID = 2**53
 """Larger ids cannot exist (and would overflow the database's integers)."""
 
@@ -53,7 +53,12 @@ async def events(
     wait: float = Query(25.0, ge=0, le=60),
     user: CurrentUser = Depends(current_user),
 ) -> dict[str, Any]:
-    """Events that concern the user after ``after``, waiting up to ``wait`` seconds."""
+    """Events that concern the user after ``after``, waiting up to ``wait`` seconds.
+
+    A waiting poll is woken by the commit of an event for the user (in this process,
+    or in another one through PostgreSQL's NOTIFY); it re-reads the table on its own
+    only as a safety check (every 30 s while notices arrive, every second otherwise).
+    """
     if after < 0:
         # The position first: events the heartbeat causes (sessions dispatched to a
         # user who just came online) then come after it and reach the user.
@@ -63,9 +68,12 @@ async def events(
     await run_in_threadpool(_heartbeat, request, user)
     deadline = time.monotonic() + wait
     bus = request.app.state.events
-    while True:
-        found, last = await run_in_threadpool(_poll, request, user, after)
-        remaining = deadline - time.monotonic()
-        if found or remaining <= 0 or bus.closed or await request.is_disconnected():
-            return {"events": found, "last": last}
-        await bus.wait(min(remaining, RECHECK_SECONDS))
+    keys = user_keys(user)
+    with metrics.open_polls.track_inprogress():
+        while True:
+            mark = bus.mark(keys)
+            found, last = await run_in_threadpool(_poll, request, user, after)
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0 or bus.closed or await request.is_disconnected():
+                return {"events": found, "last": last}
+            await bus.wait(min(remaining, bus.recheck_seconds()), keys, since=mark)

@@ -74,8 +74,7 @@ def reassign(
     except Rejected as exc:
         db.rollback()
         raise ApiError(409, "rejected", exc.reason) from None
-    db.commit()
-    request.app.state.events.notify()
+    db.commit()  # the commit wakes the polls its events concern (services/events.py)
     return records_for(db, user, [("session", session_id)])[0]
 
 

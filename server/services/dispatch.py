@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -159,22 +158,20 @@ def dispatch_team(db: DbSession, team_id: str | None, *, now: datetime | None = 
 class PresenceTracker:
     """``app.state.on_heartbeat``: marks users online on their polls, offline after silence.
 
-    Writes are throttled: a user's ``last_seen_at`` is written at most every few
-    seconds, so fifty agents long-polling do not turn every poll into a write.
+    The stored presence (``users.presence``, ``users.last_seen_at``) is the truth that
+    every server process shares; this object only throttles its own writes: a user's
+    ``last_seen_at`` is written at most every few seconds by each process, so fifty
+    agents long-polling do not turn every poll into a write. Coming online and going
+    offline are conditional updates checked by row count, so when two processes see
+    the same change only one announces it (and dispatches).
     """
 
     SWEEP_EVERY = 5.0
 
-    def __init__(
-        self,
-        sessions: sessionmaker[DbSession],
-        timeout_seconds: float,
-        notify: Callable[[], None],
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[DbSession], timeout_seconds: float) -> None:
         self._sessions = sessions
         self._timeout = float(timeout_seconds)
         self._write_every = max(0.5, min(15.0, self._timeout / 3))
-        self._notify = notify
         self._lock = threading.Lock()
         self._written: dict[int, float] = {}
         self._last_sweep = 0.0
@@ -202,66 +199,80 @@ class PresenceTracker:
                 log.exception("presence sweep failed")
 
     def _touch(self, user_id: int) -> None:
-        came_online = False
         with self._sessions() as db:
-            row = db.get(m.User, user_id)
-            if row is None:
-                return
             now = datetime.now()
-            row.last_seen_at = now
-            if row.presence != Presence.ONLINE.value:
-                came_online = True
-                row.presence = Presence.ONLINE.value
+            came_online = db.execute(
+                update(m.User)
+                .where(m.User.id == user_id, m.User.presence != Presence.ONLINE.value)
+                .values(presence=Presence.ONLINE.value, last_seen_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not came_online:
+                db.execute(
+                    update(m.User)
+                    .where(m.User.id == user_id)
+                    .values(last_seen_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                db.commit()
+                return
+            row = db.get(m.User, user_id)
+            if row is not None:
                 touch_agent(db, row)
                 publish(
                     db,
                     "presence_changed",
-                    {"user_id": row.id, "presence": row.presence},
+                    {"user_id": row.id, "presence": Presence.ONLINE.value},
                     team_id=row.team_id,
                     for_leads=True,
                 )
                 if row.role == Role.AGENT.value:
                     dispatch_team(db, row.team_id, now=now)
             db.commit()
-        if came_online:
-            self._notify()
 
     def sweep(self, now: datetime | None = None) -> int:
         """Mark users offline whose last heartbeat is older than the timeout."""
         now = now or datetime.now()
         cutoff = now - timedelta(seconds=self._timeout)
+        silent = (m.User.last_seen_at < cutoff) | m.User.last_seen_at.is_(None)
+        swept = 0
         with self._sessions() as db:
-            rows = list(
+            candidates = list(
                 db.scalars(
-                    select(m.User).where(
-                        m.User.presence != Presence.OFFLINE.value,
-                        (m.User.last_seen_at < cutoff) | m.User.last_seen_at.is_(None),
-                    )
+                    select(m.User.id).where(m.User.presence != Presence.OFFLINE.value, silent)
                 )
             )
-            for row in rows:
-                row.presence = Presence.OFFLINE.value
+            for user_id in candidates:
+                # Another process may have swept this user, or a heartbeat may have
+                # just come in: only the update that still finds the user silent counts.
+                won = db.execute(
+                    update(m.User)
+                    .where(m.User.id == user_id, m.User.presence != Presence.OFFLINE.value, silent)
+                    .values(presence=Presence.OFFLINE.value)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not won:
+                    continue
+                row = db.get(m.User, user_id)
+                if row is None:
+                    continue
                 touch_agent(db, row)
                 publish(
                     db,
                     "presence_changed",
-                    {"user_id": row.id, "presence": row.presence},
+                    {"user_id": row.id, "presence": Presence.OFFLINE.value},
                     team_id=row.team_id,
                     for_leads=True,
                 )
                 with self._lock:
                     self._written.pop(row.id, None)
-            if rows:
-                db.commit()
-        if rows:
-            self._notify()
-        return len(rows)
+                swept += 1
+            db.commit()
+        return swept
 
 
 def install(app: Any) -> None:
     """Let the event polls of ``app`` count as heartbeats."""
     settings = app.state.settings
-    app.state.presence = PresenceTracker(
-        app.state.db, settings.presence_timeout_seconds, app.state.events.notify
-    )
+    app.state.presence = PresenceTracker(app.state.db, settings.presence_timeout_seconds)
     app.state.on_heartbeat = app.state.presence.heartbeat

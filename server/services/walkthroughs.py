@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
 from core.protocol import RecordKind
+from core.resources import resource_path
 from core.walkthrough import (
     ValidationIssue,
     Walkthrough,
@@ -34,7 +35,7 @@ from server.services.pull import EXTRA_LOADERS
 
 log = logging.getLogger(__name__)
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "walkthroughs"
+SAMPLES_DIR = resource_path("walkthroughs")
 KIND = RecordKind.WALKTHROUGH
 
 # Column limits of ``server.models.Walkthrough``: checked before the insert so that an
