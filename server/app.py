@@ -23,6 +23,7 @@ from server.services import (
     registry,  # noqa: F401  (registers mutation handlers)
 )
 from server.services.events import EventBus
+from server.services.identity import ensure_server_id
 
 
 def create_app(settings: ServerSettings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -41,6 +42,8 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     app.state.db = session_factory(engine)
     # Mutation handlers read settings (capacity, deadlines) from their session's info.
     app.state.db.configure(info={"settings": settings})
+    if run_migrations:
+        app.state.server_id = ensure_server_id(app.state.db)
     app.state.events = EventBus()
     dispatch.install(app)  # event polls count as heartbeats (presence, auto-assignment)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)

@@ -69,6 +69,8 @@ class LoginResult:
     token: str
     expires_at: datetime
     user: UserInfo
+    server_id: str = ""
+    """The server's identity from its health check (empty from a server that has none)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class ApiClient:
         self.token = token
         self.timeout = timeout
         self.total_timeout = total_timeout
+        self.server_id = ""
+        """The ``server_id`` of the last health check (DESIGN.md §4)."""
         self._http = requests.Session()
         self._http.headers["Accept-Encoding"] = "gzip"
         self._http.headers["User-Agent"] = "BangbanDesk/0.1"
@@ -276,6 +280,7 @@ class ApiClient:
                 f"服务器版本不兼容（服务器 {payload.get('version', '未知')}，"
                 f"协议 {protocol}；本程序需要协议 {PROTOCOL_VERSION}），请联系管理员"
             )
+        self.server_id = str(payload.get("server_id") or "")
         return payload
 
     def login(self, username: str, password: str) -> LoginResult:
@@ -293,11 +298,33 @@ class ApiClient:
                 token=str(payload["access_token"]),
                 expires_at=datetime.fromisoformat(str(payload["expires_at"])),
                 user=UserInfo.from_wire(payload["user"]),
+                server_id=self.server_id,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadResponse("服务器返回的登录结果格式不对") from exc
         self.token = result.token
         return result
+
+    def logout(self) -> bool:
+        """Revoke the token on the server (``POST /auth/logout``) and forget it.
+
+        True when the server revoked it; False when the server has no such route (404)
+        or the token had already lapsed (401). Network errors are raised.
+        """
+        if not self.token:
+            return False
+        try:
+            self._request("POST", "/auth/logout", timeout=(2.0, 5.0), deadline=8.0)
+            revoked = True
+        except Refused as exc:
+            if exc.status != 404:
+                raise
+            revoked = False
+        except AuthError:
+            revoked = False
+        finally:
+            self.token = None
+        return revoked
 
     def me(self) -> UserInfo:
         try:
