@@ -117,7 +117,10 @@ def test_an_old_cache_keyed_by_the_old_address_hands_over_its_queue(server_db: s
     try:
         api, result = sign_in(second.url)
         cache, store, notices = open_account_cache(
-            second.url, result.user, DEMO_PASSWORD, server_id=result.server_id,
+            second.url,
+            result.user,
+            DEMO_PASSWORD,
+            server_id=result.server_id,
             aliases=[first.url],
         )
         assert cache.path != old_path
@@ -209,7 +212,7 @@ def test_the_queue_of_another_server_or_user_is_left_alone(
 def test_offline_sign_in_finds_the_cache_by_the_server_id_it_remembers(
     live_server: LiveServer,
 ) -> None:
-    note_id, path = queue_note(
+    _note_id, path = queue_note(
         live_server.url, "离线登录前的备注", server_id=sign_in(live_server.url)[1].server_id
     )
     account = open_offline(live_server.url, "agent", DEMO_PASSWORD)
