@@ -318,8 +318,8 @@ class MainWindow(QMainWindow):
             self.tr("还有操作未上传"),
             self.tr("还有 {0} 项操作未上传到服务器{1}。").format(pending, why),
             [
-                (self.tr("等待上传"), QMessageBox.ButtonRole.AcceptRole),
-                (self.tr("仍然退出"), QMessageBox.ButtonRole.DestructiveRole),
+                (self.tr("等待上传(&W)"), QMessageBox.ButtonRole.AcceptRole),
+                (self.tr("仍然退出(&Q)"), QMessageBox.ButtonRole.DestructiveRole),
                 (self.tr("取消"), QMessageBox.ButtonRole.RejectRole),
             ],
             icon=QMessageBox.Icon.Warning,
