@@ -208,6 +208,8 @@ class SyncController(QObject):
             self._timer.start(max(0, int(plan.delay * 1000)))
 
     def _set_state(self, state: Connectivity) -> None:
+        if state.state is not self.state.state:
+            log.info("connectivity: %s (pending %d)", state.state.value, state.pending)
         self.state = state
         self.connectivity_changed.emit(state)
 

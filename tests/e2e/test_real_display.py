@@ -357,14 +357,23 @@ def test_offline_actions_survive_a_restart(make_app: Callable[[str], App]) -> No
     time.sleep(3)
     server = app.server_pid()
     assert server is not None
+    offline_before = app.log().count("connectivity: offline")
     os.kill(server, signal.SIGSTOP)  # unreachable: connections hang, nothing answers
+    stopped_at = time.monotonic()
     try:
+        # The heartbeat notices within 10 s (a little slack for a loaded machine).
+        wait_for(
+            lambda: app.log().count("connectivity: offline") > offline_before,
+            15 / WAIT,
+            "离线 in the status bar",
+        )
+        assert time.monotonic() - stopped_at < 15
         app.focus(main)
         note = f"offline note {uuid.uuid4().hex[:8]}"
         app.key("ctrl+2", "Home", "Down", "ctrl+m")
         app.type(note)
         app.key("ctrl+Return")
-        time.sleep(12)  # 离线 shows within 10 s
+        time.sleep(2)
         app.shot("offline")
         # Closing asks about the unsent note: 仍然退出 (Alt+Q).
         app.focus(main)
@@ -391,3 +400,15 @@ def test_offline_actions_survive_a_restart(make_app: Callable[[str], App]) -> No
     )
     again.shot("restarted")
     close_the_app(again, main)
+
+
+def test_sigterm_ends_the_app_and_its_server(make_app: Callable[[str], App]) -> None:
+    app = make_app("sigterm")
+    app.sign_in()
+    server = app.server_pid()
+    assert server is not None and not process_gone(server)
+    os.kill(app.pid, signal.SIGTERM)
+    assert app.wait_exit(40) == 0
+    wait_for(lambda: process_gone(server), 20, "the embedded server to end")
+    assert "signal 15: quitting" in app.log()
+    app.assert_clean_log()
