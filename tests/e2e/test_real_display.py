@@ -38,12 +38,17 @@ pytestmark = [
     pytest.mark.realdisplay,
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 tests run on Linux"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in TOOLS),
-        reason="needs xvfb-run, xdotool and imagemagick (bash .ci/install-deps)",
-    ),
     pytest.mark.timeout(600),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _x_tools() -> None:
+    """On Linux these tests run: a missing tool is a failure that says what to install."""
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: run bash .ci/install-deps", pytrace=False)
+
 
 LOGIN_TITLE = "登录 - 帮办工作台"
 MAIN_TITLE = "帮办工作台 - "
