@@ -39,7 +39,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether the server could listen on ``port`` (as uvicorn does, with SO_REUSEADDR,
+    so the connections of its previous run that linger in TIME_WAIT do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -396,15 +397,41 @@ def test_offline_actions_survive_a_restart(make_app: Callable[[str], App]) -> No
     assert not app.query("SELECT id FROM session_notes WHERE text = ?", note)
     app.assert_clean_log()
 
-    again = make_app("restart")
-    main = again.sign_in()
-    wait_for(
-        lambda: again.query("SELECT id FROM session_notes WHERE text = ?", note),
-        40,
-        "the offline note sent after the restart",
-    )
-    again.shot("restarted")
-    close_the_app(again, main)
+    # The demo server's port is taken meanwhile: it starts on another one, and the
+    # app still finds its cache (by the server's id) and sends what waited there.
+    old_url = app.server_url()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", int(old_url.rsplit(":", 1)[1])))
+        squatter.listen()
+        again = make_app("restart")
+        main = again.sign_in()
+        assert again.server_url() != old_url
+        wait_for(
+            lambda: again.query("SELECT id FROM session_notes WHERE text = ?", note),
+            40,
+            "the offline note sent after the restart",
+        )
+        again.shot("restarted")
+        close_the_app(again, main)
+
+
+def test_log_out_and_sign_in_again_in_the_same_process(make_app: Callable[[str], App]) -> None:
+    app = make_app("logout")
+    main = app.sign_in()
+    first_pid = app.pid
+    time.sleep(2)
+    app.key("ctrl+shift+l")  # 账户 → 注销
+    login = app.wait_window(LOGIN_TITLE)
+    wait_for(lambda: not app.windows(MAIN_TITLE), 20, "the main window closed")
+    wait_for(lambda: "signed out (logout)" in app.log(), 20, "signed out")
+    app.focus(login)
+    app.type("bangban-demo")  # the username is kept after 注销
+    app.key("Return")
+    main = app.wait_window(MAIN_TITLE, 40)
+    app.shot("signed-in-again")
+    assert not process_gone(first_pid)  # the same process all along
+    close_the_app(app, main)
 
 
 def test_sigterm_ends_the_app_and_its_server(make_app: Callable[[str], App]) -> None:
