@@ -147,7 +147,7 @@ class Lifecycle:
             if self._ready.done() and not done.done():
                 try:
                     self._ready.result()
-                    dialog.set_server_ready(self.embedded.url, self.embedded.earlier_urls)
+                    dialog.set_server_ready(self.embedded.url, self.embedded.old_cache_addresses)
                 except SyncError as exc:
                     dialog.set_server_failed(exc.message)
         accepted = await done

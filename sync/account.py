@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import logging
@@ -100,11 +101,13 @@ def _same_server(
     cache: CacheFile, server_id: str, server_url: str, aliases: Iterable[str] = ()
 ) -> bool:
     """Whether ``cache`` was filled from this server: the same ``server_id``, or (a cache
-    from before server ids) one of the addresses this server has had."""
+    from before server ids) one of the addresses this server has had (``aliases`` may
+    hold ``*`` patterns: ``http://127.0.0.1:*`` for the embedded demo server, whose
+    port changed at every start before it remembered it)."""
     if cache.server_id:
         return cache.server_id == server_id
-    urls = {server_url.rstrip("/"), *(a.rstrip("/") for a in aliases)}
-    return cache.server_url in urls
+    urls = [server_url.rstrip("/"), *(a.rstrip("/") for a in aliases)]
+    return any(fnmatch.fnmatchcase(cache.server_url, u) for u in urls)
 
 
 def _move_cache(source: Path, target: Path) -> None:

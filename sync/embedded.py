@@ -96,6 +96,13 @@ class EmbeddedServer:
             )
 
     @property
+    def old_cache_addresses(self) -> list[str]:
+        """Addresses whose caches (from before server ids) are this server's: every one
+        it remembers, and any loopback port (older versions did not remember the port,
+        and the demo server is the only loopback server the app starts)."""
+        return [*self.earlier_urls, "http://127.0.0.1:*", "http://localhost:*"]
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from server import models as m
@@ -102,9 +103,13 @@ def test_a_server_on_another_port_finds_the_same_cache_and_sends_its_queue(
         second.stop()
 
 
-def test_an_old_cache_keyed_by_the_old_address_hands_over_its_queue(server_db: str) -> None:
+@pytest.mark.parametrize("known", ["remembered port", "any loopback port"])
+def test_an_old_cache_keyed_by_the_old_address_hands_over_its_queue(
+    server_db: str, known: str
+) -> None:
     """The issue's case: the actions sat in the outbox of a cache named after the
-    previous port; the app knows the port as one of the demo server's addresses."""
+    previous port; the app knows the port as one of the demo server's addresses (or,
+    from a version that did not remember it, as a loopback address)."""
     first = start_live_server(server_db)
     try:
         note_id, old_path = queue_note(first.url, "上次端口下的备注")  # the old, URL-keyed name
@@ -121,7 +126,7 @@ def test_an_old_cache_keyed_by_the_old_address_hands_over_its_queue(server_db: s
             result.user,
             DEMO_PASSWORD,
             server_id=result.server_id,
-            aliases=[first.url],
+            aliases=[first.url] if known == "remembered port" else ["http://127.0.0.1:*"],
         )
         assert cache.path != old_path
         assert store.outbox_size() == 1
