@@ -302,10 +302,7 @@ class MainWindow(QMainWindow):
                     return
                 # 等待上传: one round (or the one in progress), then look again.
                 self.statusBar().showMessage(self.tr("正在上传 {0} 项…").format(pending))
-                self.sync.request_sync(by_person=True)
-                await asyncio.sleep(0)
-                while self.sync.busy:
-                    await asyncio.sleep(0.1)
+                await self.sync.sync_and_wait()
             self.close_now(reason)
         finally:
             self._exit_asked = False

@@ -78,6 +78,7 @@ class SyncController(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._asked_by_person = False
+        self._round_waiters: list[asyncio.Future[bool]] = []
         self._beat: asyncio.Task[None] | None = None
         self._beat_api = ApiClient(account.api.base_url, timeout=PROBE_TIMEOUT)
         self.restarts = 0
@@ -109,6 +110,24 @@ class SyncController(QObject):
         if self._beat is not None:
             self._beat.cancel()
         self._beat_api.close()
+        self._settle_waiters(self._round_waiters, False)
+        self._round_waiters = []
+
+    @staticmethod
+    def _settle_waiters(waiters: list[asyncio.Future[bool]], ok: bool) -> None:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(ok)
+
+    async def sync_and_wait(self) -> bool:
+        """A round that starts now or right after the one in progress, awaited; True when
+        it went through (the person asked: a failure is told too)."""
+        if self._stopped:
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._round_waiters.append(waiter)
+        self.request_sync(by_person=True)
+        return await waiter
 
     @property
     def busy(self) -> bool:
@@ -247,6 +266,16 @@ class SyncController(QObject):
 
     async def _run(self) -> None:
         by_person, self._asked_by_person = self._asked_by_person, False
+        waiters, self._round_waiters = self._round_waiters, []
+        try:
+            failure = await self._round(by_person)
+        except BaseException:
+            self._settle_waiters(waiters, False)
+            raise
+        self._settle_waiters(waiters, not failure)
+
+    async def _round(self, by_person: bool) -> str:
+        """One round; returns what went wrong ("" when it went through)."""
         self._set_state(self.scheduler.round_started())
         report = SyncReport()
         failure = ""
@@ -282,6 +311,7 @@ class SyncController(QObject):
         self._schedule(plan)
         if by_person and failure:
             self.person_sync_failed.emit(failure)
+        return failure
 
     def _report(self, report: SyncReport) -> None:
         if report.changes:
