@@ -286,6 +286,18 @@ def open_offline(server_url: str, username: str, password: str) -> Account:
         raise AuthError("离线缓存中没有登录信息，请联网登录")
     user = UserInfo(**json.loads(raw))
     server_id = store.get_meta(SERVER_ID_KEY) or ""
+    notices = []
+    if server_id:
+        recovered = recover_stranded(store, path, server_id, server_url, user)
+        if recovered:
+            notices.append(f"已找回 {recovered} 项此前未上传的操作，联网后一并上传。")
     return Account(
-        server_url, user, ApiClient(server_url), cache, store, offline=True, server_id=server_id
+        server_url,
+        user,
+        ApiClient(server_url),
+        cache,
+        store,
+        offline=True,
+        notices=notices,
+        server_id=server_id,
     )
