@@ -114,6 +114,8 @@ class Lifecycle:
                 self.embedded = EmbeddedServer(data_dir() / "demo-server" / "bangban-demo.sqlite3")
                 self.embedded.start()
                 self._ready = asyncio.ensure_future(self.workers.on_net(self.embedded.wait_ready))
+                # Read by each login dialog; never "exception was never retrieved".
+                self._ready.add_done_callback(lambda f: f.cancelled() or f.exception())
             username = self.args.user or self.settings.last_username
             if not username and not self.server_url:
                 username = "agent"
