@@ -241,6 +241,66 @@ class App:
         self.key("ctrl+q")
 
 
+def send_wm_delete(env: dict[str, str], window: int) -> None:
+    """Ask ``window`` to close as a window manager's close button does: a
+    ``WM_DELETE_WINDOW`` client message (libX11 through ctypes; there is no window
+    manager on the test display)."""
+    import ctypes
+    import ctypes.util
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("serial", ctypes.c_ulong),
+            ("send_event", ctypes.c_int),
+            ("display", ctypes.c_void_p),
+            ("window", ctypes.c_ulong),
+            ("message_type", ctypes.c_ulong),
+            ("format", ctypes.c_int),
+            ("data", ctypes.c_long * 5),
+        ]
+
+    class Event(ctypes.Union):
+        _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+    name = ctypes.util.find_library("X11") or "libX11.so.6"
+    x11 = ctypes.CDLL(name)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_ulong,
+        ctypes.c_int,
+        ctypes.c_long,
+        ctypes.POINTER(Event),
+    ]
+    x11.XFlush.argtypes = [ctypes.c_void_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    old = {k: os.environ.get(k) for k in ("DISPLAY", "XAUTHORITY")}
+    os.environ.update(DISPLAY=env["DISPLAY"], XAUTHORITY=env["XAUTHORITY"])
+    try:
+        display = x11.XOpenDisplay(None)
+        assert display, "cannot open the test display"
+        event = Event()
+        event.xclient.type = 33  # ClientMessage
+        event.xclient.window = window
+        event.xclient.message_type = x11.XInternAtom(display, b"WM_PROTOCOLS", 0)
+        event.xclient.format = 32
+        event.xclient.data[0] = x11.XInternAtom(display, b"WM_DELETE_WINDOW", 0)
+        event.xclient.data[1] = 0  # CurrentTime
+        assert x11.XSendEvent(display, window, 0, 0, ctypes.byref(event))
+        x11.XFlush(display)
+        x11.XCloseDisplay(display)
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture
 def shots() -> Path | None:
     value = os.environ.get("BANGBAN_SHOTS")
@@ -434,13 +494,29 @@ def test_log_out_and_sign_in_again_in_the_same_process(make_app: Callable[[str],
     close_the_app(app, main)
 
 
-def test_sigterm_ends_the_app_and_its_server(make_app: Callable[[str], App]) -> None:
-    app = make_app("sigterm")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_app_and_its_server(
+    make_app: Callable[[str], App], signum: signal.Signals
+) -> None:
+    app = make_app(f"signal-{signum.name}")
     app.sign_in()
     server = app.server_pid()
     assert server is not None and not process_gone(server)
-    os.kill(app.pid, signal.SIGTERM)
+    os.kill(app.pid, signum)
     assert app.wait_exit(40) == 0
     wait_for(lambda: process_gone(server), 20, "the embedded server to end")
-    assert "signal 15: quitting" in app.log()
+    assert f"signal {int(signum)}: quitting" in app.log()
+    app.assert_clean_log()
+
+
+def test_the_close_button_ends_the_app_and_its_server(make_app: Callable[[str], App]) -> None:
+    app = make_app("close-button")
+    main = app.sign_in()
+    server = app.server_pid()
+    assert server is not None and not process_gone(server)
+    time.sleep(2)
+    send_wm_delete(app.env, int(main))
+    assert app.wait_exit(40) == 0
+    wait_for(lambda: process_gone(server), 20, "the embedded server to end")
+    assert "signed out (quit)" in app.log()
     app.assert_clean_log()
