@@ -242,3 +242,43 @@ def test_a_sync_loop_found_dead_is_started_again(
         await finish(window)
 
     qloop.run_until_complete(scenario())
+
+
+def test_a_live_event_loop_that_dies_is_started_again(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, workers: Workers, live_server: LiveServer
+) -> None:
+    from server.services.events import publish
+
+    def announce(text: str) -> None:
+        with live_server.db() as db:
+            publish(db, "note_added", {"text": text}, user_ids=[window.account.user.id])
+            db.commit()
+        live_server.app.state.events.notify()
+
+    async def scenario() -> None:
+        nonlocal window
+        window = await open_window(qtbot, workers, live_server.url)
+        live = window.live
+        await wait_until(lambda: live.listener.connected, 20, "listening")
+        handed = live.listener.on_events
+
+        def broken(_events: list) -> None:  # type: ignore[type-arg]
+            live.listener.on_events = handed  # a bug that strikes once
+            raise RuntimeError("a bug in an event handler")
+
+        live.listener.on_events = broken
+        got: list[list] = []  # type: ignore[type-arg]
+        live.events_received.connect(got.append)
+        announce("第一条")
+        await wait_until(lambda: live.restarts == 1, 15, "the loop restarted")
+        await wait_until(lambda: live.running, 10, "running again")
+        announce("第二条")
+        await wait_until(
+            lambda: any(e.payload.get("text") == "第二条" for batch in got for e in batch),
+            15,
+            "events delivered after the restart",
+        )
+        await finish(window)
+
+    window: MainWindow
+    qloop.run_until_complete(scenario())
