@@ -275,9 +275,64 @@ async def run_client(args: argparse.Namespace, settings: ClientSettings) -> int:
     return await lifecycle.run()
 
 
+def missing_qt_libraries() -> list[str]:
+    """Shared libraries Qt's xcb platform plugin needs that this machine lacks (Linux;
+    empty elsewhere or when ``ldd`` is missing)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if not sys.platform.startswith("linux") or shutil.which("ldd") is None:
+        return []
+    import PySide6
+
+    plugin = Path(PySide6.__file__).resolve().parent / "Qt" / "plugins" / "platforms"
+    plugin = plugin / "libqxcb.so"
+    if not plugin.exists():
+        return []
+    try:
+        out = subprocess.run(
+            ["ldd", str(plugin)], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.split("=>")[0].strip() for line in out.splitlines() if "not found" in line]
+
+
+def preflight() -> str:
+    """Why the window cannot open here, in words (empty when it can): Qt would otherwise
+    exit with an English message about its xcb plugin."""
+    import os
+
+    if not sys.platform.startswith("linux"):
+        return ""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith("xcb"):
+        return ""
+    if not platform and os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
+        return ""  # Qt takes Wayland
+    if not os.environ.get("DISPLAY"):
+        return (
+            "没有可用的图形界面（未设置 DISPLAY）。请在桌面环境中运行，"
+            "或在服务器上用虚拟显示运行：xvfb-run -a python3 main.py"
+        )
+    missing = missing_qt_libraries()
+    if missing:
+        return (
+            "缺少图形界面所需的系统库：" + "、".join(missing) + "。"
+            "请先运行 bash .ci/install-deps 安装（Debian/Ubuntu）。"
+        )
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging(args.verbose)
+    problem = preflight()
+    if problem:
+        log.error("cannot start: %s", problem)
+        print(problem, file=sys.stderr)
+        return 2
     import qasync
 
     app = make_application(sys.argv[:1])

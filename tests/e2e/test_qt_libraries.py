@@ -60,3 +60,34 @@ def test_install_deps_names_the_packages_qt_itself_names() -> None:
     script = (Path(__file__).resolve().parents[2] / ".ci" / "install-deps").read_text("utf-8")
     for package in ("libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "xvfb", "xauth"):
         assert package in script, package
+
+
+def test_the_app_names_missing_libraries_itself() -> None:
+    import main
+
+    assert main.missing_qt_libraries() == []
+
+
+def test_without_a_display_the_app_says_so_in_chinese(tmp_path: Path) -> None:
+    import os
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}
+    }
+    env["BANGBAN_HOME"] = str(tmp_path / "home")
+    root = Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run(
+        [sys.executable, "main.py"],
+        cwd=str(root),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "没有可用的图形界面" in done.stderr and "xvfb-run" in done.stderr
+    assert "qt.qpa" not in done.stderr  # Qt never got to print its English error
