@@ -30,6 +30,7 @@ from server.services import (
     registry,  # noqa: F401  (registers mutation handlers)
 )
 from server.services.events import BUS_INFO, EventBus, PgListener
+from server.services.identity import ensure_server_id
 
 
 def _answer_polls_on_stop(bus: EventBus) -> None:
@@ -90,6 +91,8 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     app.state.engine = engine
     app.state.schema_heads = head_revisions(engine)
     app.state.db = session_factory(engine)
+    if run_migrations:
+        app.state.server_id = ensure_server_id(app.state.db)
     app.state.events = EventBus()
     # Mutation handlers read settings (capacity, deadlines) from their session's info;
     # the commit hook of ``publish`` wakes this process's polls through the bus.

@@ -6,7 +6,6 @@ callers never see a requests exception or a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import logging
@@ -72,6 +71,8 @@ class LoginResult:
     expires_at: datetime
     user: UserInfo
     refresh_token: str | None = None
+    server_id: str = ""
+    """The server's identity from its health check (empty from a server that has none)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ class ApiClient:
         self._renewing = threading.Lock()
         self.timeout = timeout
         self.total_timeout = total_timeout
+        self.server_id = ""
+        """The ``server_id`` of the last health check (DESIGN.md §4)."""
         self._http = requests.Session()
         self._http.headers["Accept-Encoding"] = "gzip"
         self._http.headers["User-Agent"] = "BangbanDesk/0.1"
@@ -337,6 +340,7 @@ class ApiClient:
                 f"服务器版本不兼容（服务器 {payload.get('version', '未知')}，"
                 f"协议 {protocol}；本程序需要协议 {PROTOCOL_VERSION}），请联系管理员"
             )
+        self.server_id = str(payload.get("server_id") or "")
         return payload
 
     def login(self, username: str, password: str) -> LoginResult:
@@ -371,19 +375,33 @@ class ApiClient:
             raise
         return self._signed_in(payload, "续期")
 
-    def logout(self) -> None:
+    def logout(self) -> bool:
         """Sign out on the server (the bearer and the refresh token stop working) and
-        forget both here. The local part happens even when the server cannot be told."""
+        forget both here. The local part happens even when the server cannot be told.
+
+        True when the server revoked them; False when it has no such route (404) or
+        the sign-in had already lapsed (401). Network errors are raised.
+        """
+        revoked = False
         try:
             if self.token:
                 body = {"refresh_token": self.refresh_token} if self.refresh_token else None
                 # An expired bearer token is renewed first; the server then ends the
                 # whole family of the refresh token sent (the spent one names it).
-                with contextlib.suppress(AuthError):  # already ended: nothing to end
-                    self._request("POST", "/auth/logout", body=body)
+                try:
+                    self._request(
+                        "POST", "/auth/logout", body=body, timeout=(2.0, 5.0), deadline=8.0
+                    )
+                    revoked = True
+                except AuthError:  # already ended: nothing to end
+                    pass
+                except Refused as exc:
+                    if exc.status != 404:
+                        raise
         finally:
             self.token = None
             self._keep_refresh_token(None)
+        return revoked
 
     def _signed_in(self, payload: Any, what: str) -> LoginResult:
         payload = self._expect(payload, "access_token", "user", "expires_at")
@@ -394,6 +412,7 @@ class ApiClient:
                 expires_at=datetime.fromisoformat(str(payload["expires_at"])),
                 user=UserInfo.from_wire(payload["user"]),
                 refresh_token=str(refresh) if refresh else None,
+                server_id=self.server_id,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadResponse(f"服务器返回的{what}结果格式不对") from exc

@@ -11,7 +11,11 @@ runs it with a QTimer):
 - when the server answers but cannot serve (5xx, 429, garbage from a proxy), the next
   round waits with exponential backoff and full jitter, and never less than the
   server's ``Retry-After``;
-- a sign-in problem waits for the regular interval (retrying fast would not help).
+- a sign-in problem waits for the regular interval (retrying fast would not help);
+- while the link is thought up, a heartbeat (a health check every few seconds, see
+  ``ui.sync_controller``) watches it: a heartbeat that cannot reach the server means
+  the link is gone, and the state is offline at once (:meth:`link_lost`), so the
+  status bar says 离线 within seconds, not at the next regular round.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sync.backoff import Backoff
-from sync.connectivity import Connectivity
+from sync.connectivity import Connectivity, ConnState
 from sync.errors import AuthError, Forbidden, IncompatibleServer, ServerUnreachable, SyncError
 
 
@@ -55,6 +59,8 @@ class SyncScheduler:
         self.backoff = backoff or Backoff(base=2.0, cap=60.0, rng=rng)
         self.probe_backoff = probe_backoff or Backoff(base=0.5, cap=4.0, rng=rng)
         self.state = Connectivity()
+        self.link_down = False
+        """A heartbeat found the server unreachable; cleared by the next answer."""
 
     def restore(self, last_sync: datetime | None, pending: int = 0) -> Connectivity:
         """Start from what the cache remembers (the last success, the outbox size)."""
@@ -70,6 +76,7 @@ class SyncScheduler:
         return self.state
 
     def round_succeeded(self, when: datetime, pending: int) -> Plan:
+        self.link_down = False
         self.backoff.reset()
         self.probe_backoff.reset()
         self.state = self.state.succeeded(when, pending)
@@ -77,8 +84,9 @@ class SyncScheduler:
 
     def round_failed(self, error: SyncError) -> Plan:
         if isinstance(error, ServerUnreachable):
-            self.state = self.state.failed(error.message, reachable=False)
+            self._unreachable(error)
             return Plan(Step.PROBE, self.probe_backoff.next_delay())
+        self.link_down = False
         self.state = self.state.failed(error.message, reachable=True)
         if isinstance(error, AuthError | Forbidden | IncompatibleServer):
             return Plan(Step.SYNC, self.interval)
@@ -89,9 +97,26 @@ class SyncScheduler:
         self.state = self.state.failed(message, reachable=True)
         return Plan(Step.SYNC, self.backoff.next_delay())
 
+    def _unreachable(self, error: SyncError) -> None:
+        self.state = self.state.failed(error.message, reachable=False)
+        if self.link_down:
+            self.state = replace(self.state, state=ConnState.OFFLINE)
+
+    def link_lost(self, error: SyncError) -> Plan:
+        """A heartbeat could not reach the server: offline now; probe soon."""
+        self.link_down = True
+        self._unreachable(error)
+        return Plan(Step.PROBE, self.probe_backoff.next_delay())
+
+    def link_ok(self) -> bool:
+        """A heartbeat answered; True when that ends an outage (sync at once then)."""
+        was_down = self.link_down or self.state.state is ConnState.OFFLINE
+        self.link_down = False
+        return was_down
+
     def probe_failed(self, error: SyncError) -> Plan:
         if isinstance(error, ServerUnreachable):
-            self.state = self.state.failed(error.message, reachable=False)
+            self._unreachable(error)
             return Plan(Step.PROBE, self.probe_backoff.next_delay())
         # The server answers again, though not well (503, an old version …): the link
         # is back, so go on as after a failed round.
@@ -99,5 +124,6 @@ class SyncScheduler:
         return self.round_failed(error)
 
     def probe_succeeded(self) -> Plan:
+        self.link_down = False
         self.probe_backoff.reset()
         return Plan(Step.SYNC, 0.0)

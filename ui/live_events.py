@@ -43,6 +43,8 @@ class LiveEvents(QObject):
             wait=wait,
         )
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.restarts = 0
 
     @property
     def running(self) -> bool:
@@ -50,12 +52,31 @@ class LiveEvents(QObject):
 
     def start(self) -> None:
         if not self.running:
+            self._stopping = False
             self._task = asyncio.ensure_future(self.listener.run())
+            self._task.add_done_callback(self._on_task_done)
 
     def stop(self) -> None:
+        self._stopping = True
         self.listener.close()
         if self._task is not None:
             self._task.cancel()
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        """The loop never ends by itself: if it did (a bug), say so and start it again."""
+        if self._stopping or task.cancelled():
+            return
+        exc = task.exception()
+        log.error("live event loop ended unexpectedly; restarting it", exc_info=exc)
+        self.restarts += 1
+        self.disconnected.emit("实时通知中断，正在重新连接")
+        self.sync.check_link()
+        loop = asyncio.get_event_loop()
+        loop.call_later(1.0, self._restart)
+
+    def _restart(self) -> None:
+        if not self._stopping:
+            self.start()
 
     async def wait_stopped(self) -> None:
         if self._task is not None:
@@ -73,4 +94,6 @@ class LiveEvents(QObject):
         self.connected.emit()
 
     def _on_listener_failure(self, message: str) -> None:
+        # The stream broke: look at the link now rather than at the next heartbeat.
+        self.sync.check_link()
         self.disconnected.emit(message)

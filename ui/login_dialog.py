@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections.abc import Iterable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -12,7 +14,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +29,7 @@ from sync.account import (
 from sync.client import ApiClient
 from sync.credentials import CredentialStore
 from sync.errors import AuthError, ServerBusy, ServerUnreachable, SyncError
+from ui.asking import ask_yes_no
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class LoginDialog(QDialog):
         super().__init__(parent)
         self._workers = workers
         self._server_ready = bool(server_url)
+        self.server_aliases: list[str] = []
+        """Earlier addresses of this server (the embedded demo server's old ports), to
+        find caches named after them."""
         self.account: Account | None = None
         self.setWindowTitle(self.tr("登录 - 帮办工作台"))
         self.setMinimumWidth(420)
@@ -105,8 +110,9 @@ class LoginDialog(QDialog):
         self.login_button.setEnabled(False)
         self._show(self.tr("正在启动本机演示服务器…"), error=False)
 
-    def set_server_ready(self, url: str) -> None:
+    def set_server_ready(self, url: str, aliases: Iterable[str] = ()) -> None:
         self._server_ready = True
+        self.server_aliases = [a for a in aliases if a != url]
         self.server_edit.setText(url)
         self.server_edit.setEnabled(True)
         self.login_button.setEnabled(True)
@@ -127,16 +133,22 @@ class LoginDialog(QDialog):
         self.message.setStyleSheet("color: #b3261e;" if error else "color: #37474f;")
 
     @classmethod
-    def ask_offline(cls, parent: QWidget, message: str) -> bool:
-        """Ask whether to work offline; tests replace this classmethod."""
-        answer = QMessageBox.question(
+    def ask_offline(cls, parent: QWidget, message: str) -> asyncio.Future[bool]:
+        """Ask whether to work offline, without a nested event loop (a future that
+        resolves to the answer); tests replace this classmethod."""
+        return ask_yes_no(
             parent,
             parent.tr("无法连接服务器"),
             parent.tr(
                 "{0}\n\n本机有您上次登录时的缓存，是否离线工作？离线期间的操作会在联网后自动同步。"
             ).format(message),
+            yes=parent.tr("离线工作"),
+            no=parent.tr("取消"),
         )
-        return answer == QMessageBox.StandardButton.Yes
+
+    async def _offline_wanted(self, message: str) -> bool:
+        answer = self.ask_offline(self, message)
+        return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
     @asyncSlot()
     async def _on_login_clicked(self) -> None:
@@ -160,7 +172,7 @@ class LoginDialog(QDialog):
             offline_ok = isinstance(exc, ServerUnreachable | ServerBusy) and has_offline_cache(
                 server, username
             )
-            if offline_ok and self.ask_offline(self, exc.message):
+            if offline_ok and await self._offline_wanted(exc.message):
                 try:
                     credentials = await self._workers.on_net(CredentialStore)
                     account = await self._workers.on_db(
@@ -198,7 +210,23 @@ class LoginDialog(QDialog):
         except SyncError:
             api.close()
             raise
+        aliases = list(self.server_aliases)
         cache, store, notices = await self._workers.on_db(
-            open_account_cache, server, result.user, password
+            lambda: open_account_cache(
+                server,
+                result.user,
+                password,
+                server_id=result.server_id,
+                aliases=aliases,
+            )
         )
-        return Account(server, result.user, api, cache, store, offline=False, notices=notices)
+        return Account(
+            server,
+            result.user,
+            api,
+            cache,
+            store,
+            offline=False,
+            notices=notices,
+            server_id=result.server_id,
+        )

@@ -31,6 +31,7 @@ from core.session_timeline import concerns_my_queue, describe_live_event
 from core.settings import ClientSettings
 from sync.account import Account
 from sync.connectivity import Connectivity, ConnState
+from ui.asking import ask_buttons
 from ui.knowledge_backend import KnowledgeBackend
 from ui.live_events import LiveEvents
 from ui.notifier import Notifier
@@ -55,8 +56,17 @@ STATE_COLOURS = {
 }
 
 
+class ExitReason:
+    """Why the window closed: what ``main.py`` does next."""
+
+    QUIT = "quit"
+    LOGOUT = "logout"
+    SWITCH_USER = "switch_user"
+
+
 class MainWindow(QMainWindow):
     closed = Signal()
+    """The window has closed; ``exit_reason`` says whether to quit or sign in again."""
 
     PAGE_SESSIONS, PAGE_KNOWLEDGE, PAGE_WALKTHROUGHS, PAGE_TEAM = range(4)
 
@@ -80,6 +90,9 @@ class MainWindow(QMainWindow):
         # garbage collection on a worker thread must never be what deletes its timers).
         self.sync.setParent(self)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.exit_reason = ExitReason.QUIT
+        self._closing_for_real = False
+        self._exit_asked = False
 
         # -- panes ---------------------------------------------------------------------
         self.sessions_pane = SessionsPane(
@@ -188,9 +201,24 @@ class MainWindow(QMainWindow):
         self.sync_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
         self.addAction(self.sync_action)
 
+        # -- 账户: log out, switch user, quit --------------------------------------------
+        self.account_menu = self.menuBar().addMenu(self.tr("账户(&U)"))
+        self.account_menu.setObjectName("accountMenu")
+        self.logout_action = self.account_menu.addAction(self.tr("注销"))
+        self.logout_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.switch_user_action = self.account_menu.addAction(self.tr("切换用户"))
+        self.account_menu.addSeparator()
+        self.quit_action = self.account_menu.addAction(self.tr("退出"))
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.logout_action.triggered.connect(lambda: self.request_exit(ExitReason.LOGOUT))
+        self.switch_user_action.triggered.connect(lambda: self.request_exit(ExitReason.SWITCH_USER))
+        self.quit_action.triggered.connect(lambda: self.request_exit(ExitReason.QUIT))
+
         # -- wiring ------------------------------------------------------------------------
-        self.sync_button.clicked.connect(self.sync.request_sync)
-        self.sync_action.triggered.connect(self.sync.request_sync)
+        self.sync_button.clicked.connect(self._on_sync_asked)
+        self.sync_action.triggered.connect(self._on_sync_asked)
+        self.sync.person_sync_failed.connect(self._on_sync_person_sync_failed)
+        self.sync.loop_restarted.connect(self._on_sync_loop_restarted)
         self.sync.connectivity_changed.connect(self._on_sync_connectivity_changed)
         self.sync.data_changed.connect(self._on_sync_data_changed)
         self.sync.problems_found.connect(self._on_sync_problems_found)
@@ -246,7 +274,64 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
 
+    def request_exit(self, reason: str) -> None:
+        """Close the window for ``reason`` (an :class:`ExitReason`), first asking what to
+        do with actions not yet uploaded, if there are any."""
+        if self._exit_asked or self._closing_for_real:
+            return
+        self._exit_asked = True
+        spawn(self._exit(reason))  # not tracked: closing the window must not cancel it
+
+    def close_now(self, reason: str = ExitReason.QUIT) -> None:
+        """Close without asking (SIGTERM: the system is going down). Unsent actions stay
+        in the cache and go out after the next sign-in."""
+        self.exit_reason = reason
+        self._closing_for_real = True
+        self.close()
+
+    async def _exit(self, reason: str) -> None:
+        try:
+            while True:
+                pending = await self.workers.on_db(self.account.store.outbox_size)
+                if not pending:
+                    break
+                choice = await self.ask_unsent(pending, self.sync.state.last_error)
+                if choice == 1:  # 仍然退出
+                    break
+                if choice != 0:  # 取消, Esc
+                    return
+                # 等待上传: one round (or the one in progress), then look again.
+                self.statusBar().showMessage(self.tr("正在上传 {0} 项…").format(pending))
+                await self.sync.sync_and_wait()
+            self.close_now(reason)
+        finally:
+            self._exit_asked = False
+
+    def ask_unsent(self, pending: int, last_error: str) -> asyncio.Future[int | None]:
+        """等待上传 (0) / 仍然退出 (1) / 取消 (2 or None)."""
+        why = self.tr("（{0}）").format(last_error) if last_error else ""
+        return ask_buttons(
+            self,
+            self.tr("还有操作未上传"),
+            self.tr("还有 {0} 项操作未上传到服务器{1}。").format(pending, why),
+            [
+                (self.tr("等待上传(&W)"), QMessageBox.ButtonRole.AcceptRole),
+                (self.tr("仍然退出(&Q)"), QMessageBox.ButtonRole.DestructiveRole),
+                (self.tr("取消"), QMessageBox.ButtonRole.RejectRole),
+            ],
+            icon=QMessageBox.Icon.Warning,
+            informative=self.tr(
+                "仍然退出时，这些操作保存在本机，下次以同一账号登录并联网后自动上传。"
+            ),
+        )
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closing_for_real and self.sync.state.pending:
+            # Unsent actions: ask first (the answer comes back as a future, no nested loop).
+            event.ignore()
+            self.request_exit(ExitReason.QUIT)
+            return
+        self._closing_for_real = True
         QSettings().setValue("main_window/geometry", self.saveGeometry())
         self.sync.stop()
         self.live.stop()
@@ -301,6 +386,24 @@ class MainWindow(QMainWindow):
             self.last_sync_label.setText(self.tr("尚未同步"))
         self.sync_button.setEnabled(state.state is not ConnState.SYNCING)
         self.share_panel.set_online(state.state is not ConnState.OFFLINE)
+
+    def _on_sync_asked(self) -> None:
+        state = self.sync.state
+        if state.state is ConnState.OFFLINE:
+            text = self.tr("当前离线，暂时无法同步")
+            if state.last_error:
+                text += self.tr("（{0}）").format(state.last_error)
+            if state.pending:
+                text += self.tr("；{0} 项操作已保存在本机").format(state.pending)
+            text += self.tr("。网络恢复后会自动同步，正在重试连接…")
+            self.statusBar().showMessage(text, 10000)
+        self.sync.request_sync(by_person=True)
+
+    def _on_sync_person_sync_failed(self, message: str) -> None:
+        self.statusBar().showMessage(self.tr("同步未完成：{0}").format(message), 10000)
+
+    def _on_sync_loop_restarted(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
 
     def _on_sync_progress(self, pulled: int) -> None:
         if pulled < 200:

@@ -12,10 +12,11 @@ from sqlalchemy.exc import OperationalError
 
 from core.localstore.store import LAST_SYNC
 from sync.account import Account
-from sync.client import PROBE_TIMEOUT
-from sync.connectivity import Connectivity
+from sync.client import PROBE_TIMEOUT, ApiClient
+from sync.connectivity import Connectivity, ConnState
 from sync.engine import SyncEngine, SyncReport
-from sync.errors import AuthError, Forbidden, SyncError
+from sync.errors import AuthError, Forbidden, ServerUnreachable, SyncError
+from sync.events import run_in_daemon
 from sync.scheduler import Plan, Step, SyncScheduler
 from ui.tasks import spawn
 from ui.worker import Workers
@@ -30,6 +31,12 @@ class SyncController(QObject):
     The policy (what to do next and when) is :class:`sync.scheduler.SyncScheduler`;
     this class only runs it: one single-shot timer, and at most one round or probe at a
     time.
+
+    A watch timer (every ``heartbeat_seconds``) keeps it honest: while the link is
+    thought up it sends a heartbeat (a short health check on its own thread and
+    connection, so a round stuck on a dead link cannot hide it) and turns the state
+    offline as soon as the server cannot be reached; and it restarts the loop if a
+    round died without planning the next one (never a green status over a dead loop).
     """
 
     connectivity_changed = Signal(object)
@@ -38,6 +45,10 @@ class SyncController(QObject):
     sync_failed = Signal(str)
     problems_found = Signal(list)
     progress = Signal(int)
+    person_sync_failed = Signal(str)
+    """A round the person asked for (``request_sync(by_person=True)``) did not get through."""
+    loop_restarted = Signal(str)
+    """The watch found the loop dead and started it again (the reason, for the status bar)."""
 
     def __init__(
         self,
@@ -47,6 +58,7 @@ class SyncController(QObject):
         interval_seconds: int = 60,
         page_limit: int = 1000,
         scheduler: SyncScheduler | None = None,
+        heartbeat_seconds: float = 4.0,
     ) -> None:
         super().__init__()
         self.account = account
@@ -65,6 +77,14 @@ class SyncController(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
+        self._asked_by_person = False
+        self._round_waiters: list[asyncio.Future[bool]] = []
+        self._beat: asyncio.Task[None] | None = None
+        self._beat_api = ApiClient(account.api.base_url, timeout=PROBE_TIMEOUT)
+        self.restarts = 0
+        self._watch = QTimer(self)
+        self._watch.setInterval(max(200, int(heartbeat_seconds * 1000)))
+        self._watch.timeout.connect(self._on_watch_timeout)
 
     def _on_engine_progress(self, pulled: int, _pages: int) -> None:
         self.progress.emit(pulled)
@@ -79,34 +99,121 @@ class SyncController(QObject):
         # Refusals a previous run stored but never showed (it crashed, or quit first).
         spawn(self._emit_problems())
         self.request_sync()
+        self._watch.start()
 
     def stop(self) -> None:
         self._stopped = True
         self._timer.stop()
+        self._watch.stop()
         if self._task is not None:
             self._task.cancel()
+        if self._beat is not None:
+            self._beat.cancel()
+        self._beat_api.close()
+        self._settle_waiters(self._round_waiters, False)
+        self._round_waiters = []
+
+    @staticmethod
+    def _settle_waiters(waiters: list[asyncio.Future[bool]], ok: bool) -> None:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(ok)
+
+    async def sync_and_wait(self) -> bool:
+        """A round that starts now or right after the one in progress, awaited; True when
+        it went through (the person asked: a failure is told too)."""
+        if self._stopped:
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._round_waiters.append(waiter)
+        self.request_sync(by_person=True)
+        return await waiter
+
+    @property
+    def busy(self) -> bool:
+        """A round or probe is running."""
+        return self._task is not None and not self._task.done()
 
     async def wait_idle(self) -> None:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def request_sync(self) -> None:
-        """Sync now (or right after the round or probe in progress)."""
+    def request_sync(self, by_person: bool = False) -> None:
+        """Sync now (or right after the round or probe in progress); ``by_person``: the
+        person asked (F5, 同步), so a failure is told (``person_sync_failed``)."""
         if self._stopped:
             return
+        if by_person:
+            self._asked_by_person = True
         if self._task is not None and not self._task.done():
             self._again = True
             return
         self._timer.stop()
-        self._task = asyncio.ensure_future(self._run())
+        self._task = self._start(self._run())
+
+    def _start(self, coro):  # type: ignore[no-untyped-def]
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(self._on_task_done)
+        return task
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopped:
+            return
+        exc = task.exception()
+        if exc is not None:
+            # A bug past every handler: say so, and plan the next try (never a dead loop).
+            log.error("sync loop failed", exc_info=exc)
+            plan = self.scheduler.round_crashed(_crash_text(exc))
+            self._set_state(self.scheduler.state)
+            if not self._timer.isActive():
+                self._schedule(plan)
+
+    # -- the watch: heartbeat and dead-loop check ---------------------------------------
+
+    def check_link(self) -> None:
+        """Look at the link now (the event stream just failed, say)."""
+        if not self._stopped and (self._beat is None or self._beat.done()):
+            self._beat = spawn(self._heartbeat())
+
+    def _on_watch_timeout(self) -> None:
+        if self._stopped:
+            return
+        if not self.busy and not self._timer.isActive():
+            self.restarts += 1
+            log.warning("sync loop found idle with nothing planned; restarting it")
+            self.loop_restarted.emit("同步已自动重新开始")
+            self.request_sync()
+            return
+        if self.state.state is not ConnState.OFFLINE:
+            self.check_link()
+
+    async def _heartbeat(self) -> None:
+        try:
+            await run_in_daemon(self._beat_api.health, PROBE_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except ServerUnreachable as exc:
+            if self._stopped or self.state.state is ConnState.OFFLINE:
+                return
+            log.info("heartbeat: server unreachable (%s); offline", exc.message)
+            plan = self.scheduler.link_lost(exc)
+            self._set_state(self.scheduler.state)
+            if not self.busy:
+                self._timer.stop()
+                self._schedule(plan)
+        except SyncError:
+            return  # it answers, though not well: the rounds deal with that
+        else:
+            if self.scheduler.link_ok() and not self._stopped and not self.busy:
+                self.request_sync()
 
     def _on_timer_timeout(self) -> None:
         if self._stopped:
             return
         if self.next_plan is not None and self.next_plan.step is Step.PROBE:
             if self._task is None or self._task.done():
-                self._task = asyncio.ensure_future(self._probe())
+                self._task = self._start(self._probe())
             return
         self.request_sync()
 
@@ -120,6 +227,8 @@ class SyncController(QObject):
             self._timer.start(max(0, int(plan.delay * 1000)))
 
     def _set_state(self, state: Connectivity) -> None:
+        if state.state is not self.state.state:
+            log.info("connectivity: %s (pending %d)", state.state.value, state.pending)
         self.state = state
         self.connectivity_changed.emit(state)
 
@@ -130,6 +239,9 @@ class SyncController(QObject):
         result = await self.workers.on_net(self.account.api.refresh)
         if result.user.id != self.account.user.id:
             raise AuthError("服务器上的账号已变更，请重新登录")
+        if self.account.server_id and result.server_id != self.account.server_id:
+            # Another server now answers at this address: its data must not mix with ours.
+            raise AuthError("该地址上的服务器已不是上次登录的服务器，请重新登录")
         self.account.offline = False
 
     async def _probe(self) -> None:
@@ -151,8 +263,20 @@ class SyncController(QObject):
         self._schedule(plan)
 
     async def _run(self) -> None:
+        by_person, self._asked_by_person = self._asked_by_person, False
+        waiters, self._round_waiters = self._round_waiters, []
+        try:
+            failure = await self._round(by_person)
+        except BaseException:
+            self._settle_waiters(waiters, False)
+            raise
+        self._settle_waiters(waiters, not failure)
+
+    async def _round(self, by_person: bool) -> str:
+        """One round; returns what went wrong ("" when it went through)."""
         self._set_state(self.scheduler.round_started())
         report = SyncReport()
+        failure = ""
         try:
             if self.account.offline or not self.account.api.token:
                 await self._ensure_signed_in()
@@ -164,6 +288,7 @@ class SyncController(QObject):
         except asyncio.CancelledError:
             raise
         except SyncError as exc:
+            failure = exc.message
             plan = self.scheduler.round_failed(exc)
             self._set_state(self.scheduler.state)
             log.info("sync failed (%s); next: %s in %.1f s", exc.message, plan.step, plan.delay)
@@ -171,7 +296,8 @@ class SyncController(QObject):
                 self.sync_failed.emit(exc.message)
         except Exception as exc:
             log.exception("sync failed unexpectedly")
-            plan = self.scheduler.round_crashed(_crash_text(exc))
+            failure = _crash_text(exc)
+            plan = self.scheduler.round_crashed(failure)
             self._set_state(self.scheduler.state)
         else:
             pending = await self.workers.on_db(self.account.store.outbox_size)
@@ -181,6 +307,9 @@ class SyncController(QObject):
         # even when it failed half-way.
         self._report(report)
         self._schedule(plan)
+        if by_person and failure:
+            self.person_sync_failed.emit(failure)
+        return failure
 
     def _report(self, report: SyncReport) -> None:
         if report.changes:

@@ -209,6 +209,50 @@ class LocalStore:
         with self._sessions() as db:
             return int(db.scalar(select(func.count()).select_from(lm.Outbox)) or 0)
 
+    def adopt_outbox(self, items: Sequence[OutboxItem]) -> int:
+        """Queue actions taken in another cache of the same user and server (a cache left
+        behind when the server's address changed), keeping their mutation ids, so a
+        copy the server already has is answered ``duplicate``. Returns how many were new.
+
+        They go after the actions already queued here; ``created_at`` keeps their time.
+        """
+        if not items:
+            return 0
+        with self._sessions.begin() as db:
+            known = set(
+                db.scalars(
+                    select(lm.Outbox.mutation_id).where(
+                        lm.Outbox.mutation_id.in_([i.mutation_id for i in items])
+                    )
+                )
+            )
+            added = 0
+            for item in sorted(items, key=lambda i: (i.created_at, i.seq)):
+                if item.mutation_id in known:
+                    continue
+                db.add(
+                    lm.Outbox(
+                        mutation_id=item.mutation_id,
+                        kind=item.kind,
+                        op=item.op,
+                        target_id=item.target_id,
+                        base_seq=item.base_seq,
+                        payload=dict(item.payload),
+                        created_at=item.created_at,
+                        attempts=item.attempts,
+                        last_error="",
+                    )
+                )
+                added += 1
+        return added
+
+    def drop_outbox(self, mutation_ids: Iterable[str]) -> None:
+        """Forget queued actions that another cache has taken over (see ``adopt_outbox``)."""
+        ids = list(mutation_ids)
+        if ids:
+            with self._sessions.begin() as db:
+                db.execute(delete(lm.Outbox).where(lm.Outbox.mutation_id.in_(ids)))
+
     def note_push_failure(self, mutation_ids: Iterable[str], error: str) -> None:
         with self._sessions.begin() as db:
             for row in db.scalars(

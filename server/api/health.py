@@ -11,6 +11,7 @@ from core import APP_VERSION, PROTOCOL_VERSION
 from server import metrics
 from server.db import current_revisions
 from server.errors import ApiError
+from server.services.identity import ensure_server_id
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +20,18 @@ metrics_router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health() -> dict[str, object]:
-    """Liveness and version, without authentication."""
-    return {"status": "ok", "version": APP_VERSION, "protocol": PROTOCOL_VERSION}
+def health(request: Request) -> dict[str, object]:
+    """Liveness, version and the server's identity (``server_id``), without authentication."""
+    state = request.app.state
+    server_id = getattr(state, "server_id", None)
+    if server_id is None:
+        server_id = state.server_id = ensure_server_id(state.db)
+    return {
+        "status": "ok",
+        "version": APP_VERSION,
+        "protocol": PROTOCOL_VERSION,
+        "server_id": server_id,
+    }
 
 
 @router.get("/ready")

@@ -42,6 +42,9 @@ def fill(
             )
             events.append(
                 {
+                    # Ids given here: events are numbered at commit by ``publish``, and
+                    # these rows stand for an old history written straight to the table.
+                    "id": i + 1,
                     "at": now - timedelta(days=3 if old else 1, seconds=-i),
                     "kind": "queue_changed",
                     "user_id": uid,
@@ -121,7 +124,9 @@ def test_the_newest_event_always_stays(live_server: LiveServer) -> None:
     with live_server.db() as db:
         db.execute(delete(m.Event))
         for i in range(3):
-            db.add(m.Event(at=NOW - timedelta(days=10 - i), kind="queue_changed", payload={}))
+            db.add(
+                m.Event(id=i + 1, at=NOW - timedelta(days=10 - i), kind="queue_changed", payload={})
+            )
         db.commit()
         newest = db.scalar(select(func.max(m.Event.id)))
     result = trim(live_server.app.state.db, Retention(events_days=0), now=NOW, chunk=2)

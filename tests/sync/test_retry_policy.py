@@ -84,3 +84,20 @@ def test_the_last_success_survives_failures() -> None:
     scheduler.round_started()
     scheduler.round_failed(ServerUnreachable("无法连接服务器"))
     assert scheduler.state.last_sync == when and scheduler.state.pending == 3
+
+
+def test_a_heartbeat_that_finds_no_server_is_offline_at_once_until_an_answer() -> None:
+    scheduler = SyncScheduler(interval=60, rng=Random(4))
+    scheduler.round_succeeded(datetime(2026, 3, 2, 9, 0), pending=0)
+    plan = scheduler.link_lost(ServerUnreachable("服务器响应超时，请检查网络"))
+    assert plan.step is Step.PROBE and plan.delay <= 4.0
+    assert scheduler.state.state is ConnState.OFFLINE  # not "网络不稳" first
+    # A round that was under way fails too: still offline, not back to degraded.
+    scheduler.round_started()
+    scheduler.round_failed(ServerUnreachable("无法连接服务器"))
+    assert scheduler.state.state is ConnState.OFFLINE
+    assert scheduler.link_ok() is True  # the outage ends: sync at once
+    assert not scheduler.link_down
+    scheduler.probe_succeeded()
+    scheduler.round_succeeded(datetime(2026, 3, 2, 9, 1), pending=0)
+    assert scheduler.state.state is ConnState.ONLINE and not scheduler.link_down

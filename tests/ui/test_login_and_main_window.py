@@ -6,12 +6,14 @@ import asyncio
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from core.settings import ClientSettings
 from server import models as m
-from sync.account import cache_path_for
+from sync.account import cache_path_for_server
+from sync.client import ApiClient
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
 from ui.login_dialog import LoginDialog
 from ui.main_window import MainWindow
@@ -95,6 +97,7 @@ def test_unreachable_server_offers_the_offline_cache(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url = live_server.url
+    server_id = ApiClient(url).health()["server_id"]
 
     async def first_login_then_stop() -> None:
         dialog = await sign_in(qtbot, workers, url, "agent", DEMO_PASSWORD)
@@ -109,17 +112,34 @@ def test_unreachable_server_offers_the_offline_cache(
 
     qloop.run_until_complete(first_login_then_stop())
     live_server.stop()
-    assert cache_path_for(url, "agent").exists()
+    assert cache_path_for_server(server_id, "agent").exists()
     asked: list[str] = []
-    monkeypatch.setattr(
-        LoginDialog, "ask_offline", classmethod(lambda cls, parent, msg: asked.append(msg) or True)
-    )
+
+    def question() -> QMessageBox | None:
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+        return next((b for b in boxes if b.isVisible()), None)
+
+    async def answer(yes: bool) -> None:
+        box = await wait_until(question, message="the offline question")
+        asked.append(box.text())
+        # The question stays open while the loop runs (no nested loop): wait a while.
+        await asyncio.sleep(1.0)
+        assert box.isVisible()
+        wanted = "离线工作" if yes else "取消"
+        button = next(b for b in box.buttons() if b.text() == wanted)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
     async def offline_login() -> None:
         bad = await sign_in(qtbot, workers, url, "agent", "wrong")
+        await answer(True)
         await wait_until(lambda: "错误" in bad.message.text(), message="offline password refused")
         assert bad.account is None
+        declined = await sign_in(qtbot, workers, url, "agent", DEMO_PASSWORD)
+        await answer(False)
+        await wait_until(lambda: "无法连接" in declined.message.text(), message="declined")
+        assert declined.account is None and declined.isVisible()
         dialog = await sign_in(qtbot, workers, url, "agent", DEMO_PASSWORD)
+        await answer(True)
         account = await wait_until(lambda: dialog.account, message="offline sign-in")
         assert account.offline
         window = MainWindow(account, workers, ClientSettings())
@@ -142,7 +162,7 @@ def test_unreachable_server_offers_the_offline_cache(
 def test_a_corrupt_cache_is_moved_aside_and_rebuilt(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, workers: Workers, live_server: LiveServer
 ) -> None:
-    path = cache_path_for(live_server.url, "agent")
+    path = cache_path_for_server(ApiClient(live_server.url).health()["server_id"], "agent")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
 
