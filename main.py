@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = ClientSettings.load()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    from ui.errors import install_error_handlers
+
+    install_error_handlers(app, loop)
     with loop:
         return loop.run_until_complete(run_client(args, settings))
 

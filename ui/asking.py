@@ -27,6 +27,7 @@ from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _ACCEPTED = int(QDialog.DialogCode.Accepted.value)
 
@@ -117,6 +118,30 @@ def ask_yes_no(
             outer.set_result(done.result() == 0)
 
     inner.add_done_callback(settle)
+    return outer
+
+
+def mapped(asked: asyncio.Future[T], fn: Callable[[T], U]) -> asyncio.Future[U]:
+    """A future of ``fn(answer)`` once ``asked`` resolves (for an ``ask`` that turns the
+    dialog's answer into what its callers want)."""
+    outer: asyncio.Future[U] = asyncio.get_event_loop().create_future()
+
+    def settle(done: asyncio.Future[T]) -> None:
+        if outer.done():
+            return
+        if done.cancelled():
+            outer.cancel()
+            return
+        error = done.exception()
+        if error is not None:
+            outer.set_exception(error)
+            return
+        try:
+            outer.set_result(fn(done.result()))
+        except Exception as exc:
+            outer.set_exception(exc)
+
+    asked.add_done_callback(settle)
     return outer
 
 
