@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from tests.support import wait_until
+from tests.ui.keyboard import type_text
 
 D = TypeVar("D", bound=QDialog)
 
@@ -59,7 +60,6 @@ async def wait_for_dialog(kind: type[D] = QDialog, timeout: float = 10.0) -> D: 
     dialog = open_dialogs(kind)[-1]
     # A person can only type into it once it has the focus.
     dialog.activateWindow()
-    dialog.raise_()
     await wait_until(lambda: dialog.isActiveWindow(), 5, f"{kind.__name__} active")
     return dialog
 
@@ -71,7 +71,12 @@ async def wait_closed(dialog: QWidget, timeout: float = 5.0) -> None:
         except RuntimeError:  # deleted once it closed (WA_DeleteOnClose)
             return True
 
-    await wait_until(closed, timeout, "the dialog to close")
+    try:
+        await wait_until(closed, timeout, "the dialog to close")
+    except AssertionError:
+        error = dialog.findChild(QWidget, "dialogError")
+        shown = error.text() if error is not None and hasattr(error, "text") else ""
+        raise AssertionError(f"the dialog did not close; it says: {shown!r}") from None
 
 
 async def hold_open(dialog: QWidget, seconds: float) -> None:
@@ -138,7 +143,7 @@ async def save_as(qtbot: QtBot, dialog: QFileDialog, path: str) -> None:
     focus(edit)
     edit.selectAll()
     await press(qtbot, edit, Qt.Key.Key_Backspace)
-    qtbot.keyClicks(edit, path)
+    type_text(qtbot, edit, path)
     await asyncio.sleep(0.05)
     await press(qtbot, edit, Qt.Key.Key_Return)
 

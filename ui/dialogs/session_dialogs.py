@@ -86,7 +86,6 @@ class FormDialog(QDialog):
         self.cancel_button = self.buttons.addButton(
             self.tr("取消"), QDialogButtonBox.ButtonRole.RejectRole
         )
-        self.ok_button.setDefault(True)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self._marked: list[QWidget] = []
@@ -101,6 +100,9 @@ class FormDialog(QDialog):
         layout.addLayout(self.form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+        # Only now is the button inside the dialog: made default before, Enter in a
+        # field stopped reaching it once the focus had left the button.
+        self.ok_button.setDefault(True)
 
     def set_intro(self, text: str) -> None:
         self.intro.setText(text)
