@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from core.enums import EVALUATION_LABELS
 from core.rectifications import MAX_TEXT, TEXT_FIELDS, Rectification
-from ui.asking import ask_dialog
+from ui.asking import ask_dialog, file_dialog
 from ui.dialogs.session_dialogs import Choice, FormDialog, _fill, _multiline, _reason_edit
 
 SPREAD = "spread"
@@ -217,14 +217,12 @@ class ExportDialog:
     @classmethod
     def ask(cls, parent: QWidget | None, suggested: Path) -> asyncio.Future[Path | None]:
         """The path chosen (its suffix says the format), or None when cancelled."""
-        dialog = QFileDialog(
+        dialog = file_dialog(
             parent,
             parent.tr("导出统计") if parent is not None else "导出统计",
-            str(suggested.parent),
+            suggested.parent,
             f"{cls.XLSX_FILTER};;{cls.CSV_FILTER}",
         )
-        # Qt's own dialog (a native one may spin its own loop), asking to overwrite.
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.selectFile(suggested.name)
