@@ -1,11 +1,13 @@
 """The session console's service: loads what the pane shows and carries out what the
 person asked for, off the GUI thread.
 
-Every action goes to :class:`core.localstore.session_actions.SessionActions` on the
-database worker (local effect and outbox row in one transaction), the pane is
-refreshed from the cache at once, and the sync controller pushes the outbox as soon
-as it can. Actions run one after another in the order they were asked for, so
-办结 is queued before the 好差评 that follows it.
+Every action is an :class:`ui.operations.Op` that runs
+:class:`core.localstore.session_actions.SessionActions` on the database worker (local
+effect and outbox row in one transaction); the window's operation helper hands its
+changes to every pane (this console's :meth:`SessionConsole.refresh` among them) and
+tells the sync controller, which pushes the outbox as soon as it can. Actions run
+one after another in the order they were asked for, so 办结 is queued before the
+好差评 that follows it.
 """
 
 from __future__ import annotations
