@@ -249,25 +249,6 @@ def install_signal_handlers(lifecycle: Lifecycle) -> None:
     lifecycle._signal_parts = (reader, writer, notifier)  # type: ignore[attr-defined]
 
 
-def log_uncaught() -> None:
-    """Exceptions raised into Qt (a slot) or left in a task go to the log file."""
-
-    def hook(kind, value, tb) -> None:  # type: ignore[no-untyped-def]
-        log.critical("uncaught exception", exc_info=(kind, value, tb))
-
-    sys.excepthook = hook
-
-    def loop_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:  # type: ignore[type-arg]
-        exc = context.get("exception")
-        log.error(
-            "event loop: %s",
-            context.get("message", "error"),
-            exc_info=(type(exc), exc, exc.__traceback__) if exc else None,
-        )
-
-    asyncio.get_event_loop().set_exception_handler(loop_handler)
-
-
 async def run_client(args: argparse.Namespace, settings: ClientSettings) -> int:
     """Sign in, work, sign out … until the person quits."""
     lifecycle = Lifecycle(args, settings)
@@ -339,7 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = ClientSettings.load()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    log_uncaught()
+    from ui.errors import install_error_handlers
+
+    # Unexpected errors (a slot, a worker thread, a task) are logged and shown in words.
+    install_error_handlers(app, loop)
     log.info("帮办工作台 starting (log: %s)", data_dir() / "bangban-desk.log")
     with loop:
         return loop.run_until_complete(run_client(args, settings))

@@ -27,6 +27,7 @@ from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _ACCEPTED = int(QDialog.DialogCode.Accepted.value)
 
@@ -120,6 +121,30 @@ def ask_yes_no(
     return outer
 
 
+def mapped(asked: asyncio.Future[T], fn: Callable[[T], U]) -> asyncio.Future[U]:
+    """A future of ``fn(answer)`` once ``asked`` resolves (for an ``ask`` that turns the
+    dialog's answer into what its callers want)."""
+    outer: asyncio.Future[U] = asyncio.get_event_loop().create_future()
+
+    def settle(done: asyncio.Future[T]) -> None:
+        if outer.done():
+            return
+        if done.cancelled():
+            outer.cancel()
+            return
+        error = done.exception()
+        if error is not None:
+            outer.set_exception(error)
+            return
+        try:
+            outer.set_result(fn(done.result()))
+        except Exception as exc:
+            outer.set_exception(exc)
+
+    asked.add_done_callback(settle)
+    return outer
+
+
 def show_message(
     parent: QWidget | None,
     title: str,
@@ -142,13 +167,16 @@ def show_message(
     return box
 
 
-def _file_dialog(
+def file_dialog(
     parent: QWidget | None, caption: str, directory: Path | str, name_filter: str
 ) -> QFileDialog:
+    """Qt's own (widget) file dialog, never the platform's native one, which would spin
+    its own loop on some desktops. The qtbase catalogue the app loads leaves two labels
+    in English; they are set here."""
     dialog = QFileDialog(parent, caption, str(directory), name_filter)
-    # Qt's own widget dialog, translated by the qtbase catalogue the app loads;
-    # the platform's native one would spin its own loop on some desktops.
     dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+    dialog.setLabelText(QFileDialog.DialogLabel.LookIn, _tr("位置："))
+    dialog.setLabelText(QFileDialog.DialogLabel.FileType, _tr("文件类型："))
     return dialog
 
 
@@ -156,7 +184,7 @@ def ask_open_file(
     parent: QWidget | None, caption: str, directory: Path | str, name_filter: str
 ) -> asyncio.Future[Path | None]:
     """Choose an existing file; resolves to its path, or None when cancelled."""
-    dialog = _file_dialog(parent, caption, directory, name_filter)
+    dialog = file_dialog(parent, caption, directory, name_filter)
     dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
     return ask_dialog(dialog, lambda: Path(dialog.selectedFiles()[0]))
@@ -172,7 +200,7 @@ def ask_save_file(
 ) -> asyncio.Future[Path | None]:
     """Choose where to save; resolves to the path (with ``suffix`` added if missing)."""
     suggested = Path(suggested)
-    dialog = _file_dialog(parent, caption, suggested.parent, name_filter)
+    dialog = file_dialog(parent, caption, suggested.parent, name_filter)
     dialog.setFileMode(QFileDialog.FileMode.AnyFile)
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     dialog.selectFile(suggested.name)

@@ -9,13 +9,14 @@ database worker and returns plain values; nothing here touches a widget.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.entities import KnowledgeEntry, MatterGuide
 from core.localstore.store import LocalStore
 from core.search import Facets, KnowledgeSearch, SearchFilters, SearchResult
 from core.search import index as search_index
+from ui.operations import Op, Operations
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -42,22 +43,23 @@ class KnowledgeBackend:
         store: LocalStore,
         search: KnowledgeSearch,
         *,
-        on_local_change: Callable[[], Awaitable[None]] | None = None,
+        ops: Operations | None = None,
     ) -> None:
         self.workers = workers
+        self.ops = ops or Operations(workers)
+        """Runs the panes' work: reads on the database worker, 纠错 as an op."""
         self.store = store
         self.engine = search
-        self.on_local_change = on_local_change
         self.matter_names: dict[str, str] = {}
 
     async def search(self, text: str, filters: SearchFilters, limit: int = 50) -> SearchResult:
-        return await self.workers.on_db(lambda: self.engine.search(text, filters, limit=limit))
+        return await self.ops.query(lambda: self.engine.search(text, filters, limit=limit))
 
     async def facets(self) -> Facets:
-        return await self.workers.on_db(self.engine.facets)
+        return await self.ops.query(self.engine.facets)
 
     async def matters(self) -> list[MatterGuide]:
-        guides = await self.workers.on_db(self.store.matters)
+        guides = await self.ops.query(self.store.matters)
         self.matter_names = {g.code: g.name for g in guides}
         return guides
 
@@ -68,32 +70,39 @@ class KnowledgeBackend:
                 return None
             return MatterView(guide, self.engine.entries_of_matter(code))
 
-        return await self.workers.on_db(load)
+        return await self.ops.query(load)
 
     async def entry(self, entry_id: str) -> KnowledgeEntry | None:
-        return await self.workers.on_db(self.store.knowledge, entry_id)
+        return await self.ops.query(self.store.knowledge, entry_id)
 
-    async def send_feedback(self, entry_id: str | None, kind: str, text: str) -> str:
+    async def send_feedback(
+        self,
+        entry_id: str | None,
+        kind: str,
+        text: str,
+        *,
+        report: Callable[[str], None] | None = None,
+    ) -> str | None:
         """Queue a 纠错 (about ``entry_id``) or 新问题 in the outbox, and push soon.
 
-        Raises ValueError with a Chinese message for what the server would refuse.
+        Returns the feedback's id, or None when it was not saved: what the server would
+        refuse (in Chinese) or why the cache could not take it goes to ``report``.
         """
-        text = text.strip()
-        if kind not in FEEDBACK_KINDS:
-            raise ValueError("反馈类型应为纠错或新问题")
-        if not text:
-            raise ValueError("请填写反馈内容")
-        if len(text) > MAX_FEEDBACK:
-            raise ValueError(f"反馈过长（最多 {MAX_FEEDBACK} 字）")
-        feedback_id = await self.workers.on_db(
-            self.store.add_knowledge_feedback,
-            entry_id if kind == "correction" else None,
-            kind,
-            text,
-        )
-        if self.on_local_change is not None:
-            await self.on_local_change()
-        return feedback_id
+
+        def add() -> str:
+            clean = text.strip()
+            if kind not in FEEDBACK_KINDS:
+                raise ValueError("反馈类型应为纠错或新问题")
+            if not clean:
+                raise ValueError("请填写反馈内容")
+            if len(clean) > MAX_FEEDBACK:
+                raise ValueError(f"反馈过长（最多 {MAX_FEEDBACK} 字）")
+            return self.store.add_knowledge_feedback(
+                entry_id if kind == "correction" else None, kind, clean
+            )
+
+        outcome = await self.ops.run(Op(db=add, outbox=True, report=report, expected=(ValueError,)))
+        return outcome.value if outcome.ok else None
 
     async def maintain(self, max_steps: int = 400) -> int:
         """Merge the index segments a sync wrote, a bounded step at a time so that
@@ -104,7 +113,7 @@ class KnowledgeBackend:
                 return search_index.maintain(db)
 
         steps = 0
-        while steps < max_steps and await self.workers.on_db(step):
+        while steps < max_steps and await self.ops.query(step):
             steps += 1
         if steps:
             log.info("knowledge index: %d merge steps", steps)

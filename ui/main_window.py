@@ -35,6 +35,7 @@ from ui.asking import ask_buttons
 from ui.knowledge_backend import KnowledgeBackend
 from ui.live_events import LiveEvents
 from ui.notifier import Notifier
+from ui.operations import Operations
 from ui.panes.knowledge import KnowledgePane
 from ui.panes.sessions import SessionsPane
 from ui.panes.team_board import TeamBoardPane
@@ -93,12 +94,16 @@ class MainWindow(QMainWindow):
         self.exit_reason = ExitReason.QUIT
         self._closing_for_real = False
         self._exit_asked = False
+        # Every pane runs its work through this one helper: failures shown one way,
+        # sync told once per op, and each op's changes handed to every pane (refresh).
+        self.ops = Operations(workers, local_change=self.sync.local_change, parent=self)
+        self.ops.add_listener(self.refresh)
 
         # -- panes ---------------------------------------------------------------------
         self.sessions_pane = SessionsPane(
             me=me_of(account), first_response_seconds=settings.first_response_seconds
         )
-        self.console = SessionConsole(self.sessions_pane, account, workers, self.sync)
+        self.console = SessionConsole(self.sessions_pane, account, workers, self.sync, self.ops)
         self.live = LiveEvents(account, self.sync, parent=self)
         self.notifier = Notifier(self, sound=settings.notify_sound)
         # Search, guides and 纠错 for both knowledge panes, on the database worker.
@@ -106,13 +111,13 @@ class MainWindow(QMainWindow):
             workers,
             account.store,
             KnowledgeSearch(account.cache.sessions),
-            on_local_change=self.sync.local_change,
+            ops=self.ops,
         )
         # The knowledge base beside the session at hand (a second view of the same cache).
         self.session_knowledge = KnowledgePane(self.knowledge, compact=True, can_insert=True)
         self.sessions_pane.add_tool(self.session_knowledge, self.tr("知识库"))
         # 远程帮办: the session's screen-share link (DESIGN.md §6).
-        self.share_panel = SharePanel(workers, account.api, account.store)
+        self.share_panel = SharePanel(workers, account.api, account.store, ops=self.ops)
         self.sessions_pane.add_tool(self.share_panel, self.tr("屏幕共享"))
         self.knowledge_pane = KnowledgePane(self.knowledge)
         self.walkthrough_store = WalkthroughStore(account.cache.sessions)
@@ -122,14 +127,17 @@ class MainWindow(QMainWindow):
             self.walkthrough_store,
             account.api,
             is_admin=user.role == Role.ADMIN.value,
+            ops=self.ops,
         )
         # 导办: the session's walkthrough script, step by step (DESIGN.md §7).
         self.walkthrough_player = WalkthroughPlayer(
-            workers, account.store, self.walkthrough_store, user
+            workers, account.store, self.walkthrough_store, user, ops=self.ops
         )
         self.sessions_pane.add_tool(self.walkthrough_player, self.tr("导办"))
         # 班组: the lead's board, figures and rectifications (leads only).
-        self.team_pane = TeamBoardPane(workers, account, settings) if self.is_lead else None
+        self.team_pane = (
+            TeamBoardPane(workers, account, settings, ops=self.ops) if self.is_lead else None
+        )
 
         self.stack = QStackedWidget()
         self.nav = QListWidget()
@@ -229,7 +237,6 @@ class MainWindow(QMainWindow):
         self.live.events_received.connect(self._on_live_events_for_share)
         if self.team_pane is not None:
             self.live.events_received.connect(self.team_pane.on_live_events)
-            self.team_pane.local_change_made.connect(self._on_team_pane_local_change_made)
             self.team_pane.alert_raised.connect(self._on_team_pane_alert_raised)
         self.sessions_pane.session_selected.connect(self._on_sessions_session_selected_for_share)
         self.notifier.notified.connect(self._on_notifier_notified)
@@ -238,7 +245,6 @@ class MainWindow(QMainWindow):
         self.walkthrough_pane.imported.connect(self._on_walkthrough_pane_published)
         self.walkthrough_pane.reviewed.connect(self._on_walkthrough_pane_published)
         self.sessions_pane.session_selected.connect(self._on_sessions_session_selected_for_guide)
-        self.walkthrough_player.run_saved.connect(self._on_walkthrough_player_run_saved)
         self.walkthrough_player.knowledge_requested.connect(
             self._on_walkthrough_player_knowledge_requested
         )
@@ -467,9 +473,6 @@ class MainWindow(QMainWindow):
             title, text = describe_live_event(event.kind, event.payload, me)
             self.notifier.notify(title, text)
 
-    def _on_team_pane_local_change_made(self) -> None:
-        spawn(self.sync.local_change())
-
     def _on_team_pane_alert_raised(self, title: str, text: str) -> None:
         self.notifier.notify(title, text, sound=True)
 
@@ -491,12 +494,9 @@ class MainWindow(QMainWindow):
     async def _on_sessions_session_selected_for_guide(self, session_id: str) -> None:
         await self.walkthrough_player.show_session(session_id or None)
 
-    def _on_walkthrough_player_run_saved(self, _session_id: str) -> None:
-        spawn(self.sync.local_change())
-
     @asyncSlot(str)
     async def _on_walkthrough_player_knowledge_requested(self, entry_id: str) -> None:
-        entry = await self.workers.on_db(self.account.store.knowledge, entry_id)
+        entry = await self.ops.query(self.account.store.knowledge, entry_id)
         if entry is None:
             self.statusBar().showMessage(
                 self.tr("本机暂无知识条目 {0}，请同步后再试").format(entry_id), 8000

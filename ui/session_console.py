@@ -1,17 +1,21 @@
 """The session console's service: loads what the pane shows and carries out what the
 person asked for, off the GUI thread.
 
-Every action goes to :class:`core.localstore.session_actions.SessionActions` on the
-database worker (local effect and outbox row in one transaction), the pane is
-refreshed from the cache at once, and the sync controller pushes the outbox as soon
-as it can. Actions run one after another in the order they were asked for, so
-办结 is queued before the 好差评 that follows it.
+Every action is an :class:`ui.operations.Op` that runs
+:class:`core.localstore.session_actions.SessionActions` on the database worker (local
+effect and outbox row in one transaction); the window's operation helper hands its
+changes to every pane (this console's :meth:`SessionConsole.refresh` among them) and
+tells the sync controller, which pushes the outbox as soon as it can. Actions run
+one after another in the order they were asked for, so 办结 is queued before the
+好差评 that follows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -20,7 +24,7 @@ from qasync import asyncSlot
 from core.entities import Agent, Session
 from core.localstore.changes import Changes
 from core.localstore.session_actions import (
-    ActionError,
+    ActionResult,
     EvaluationRequest,
     Me,
     NewSessionRequest,
@@ -29,11 +33,10 @@ from core.localstore.session_actions import (
     TransferRequest,
     TransitionRequest,
 )
-from core.protocol import ProtocolError
-from core.session_rules import Action, RuleViolation
+from core.session_rules import Action
 from sync.account import Account
 from sync.connectivity import ConnState
-from sync.errors import SyncError
+from ui.operations import Op, Operations
 from ui.panes.sessions import ConsoleContext, SessionDetail, SessionsPane
 from ui.sync_controller import SyncController
 from ui.worker import Workers
@@ -69,12 +72,18 @@ class SessionConsole(QObject):
         account: Account,
         workers: Workers,
         sync: SyncController,
+        ops: Operations | None = None,
     ) -> None:
         super().__init__(pane)
         self.pane = pane
         self.account = account
         self.workers = workers
         self.sync = sync
+        if ops is None:
+            # On its own (no window to hand changes to every pane): refresh itself.
+            ops = Operations(workers, local_change=sync.local_change, parent=self)
+            ops.add_listener(self.refresh)
+        self.ops = ops
         self.me = me_of(account)
         self.actions = SessionActions(account.store, self.me)
         self._lock: asyncio.Lock | None = None
@@ -101,11 +110,11 @@ class SessionConsole(QObject):
             changes.sessions or changes.knowledge or changes.agents or "calendar" in changes.kinds
         ):
             return
-        sessions = await self.workers.on_db(store.sessions)
-        matters = await self.workers.on_db(store.matters)
-        agents = await self.workers.on_db(store.agents)
-        teams = await self.workers.on_db(self.actions.teams)
-        calendar = await self.workers.on_db(self.actions.calendar)
+        sessions = await self.ops.query(store.sessions)
+        matters = await self.ops.query(store.matters)
+        agents = await self.ops.query(store.agents)
+        teams = await self.ops.query(self.actions.teams)
+        calendar = await self.ops.query(self.actions.calendar)
         self._agents = {a.id: a for a in agents}
         self.pane.set_context(ConsoleContext(agents, teams, matters, calendar))
         self.pane.set_sessions(sessions, {m.code: m.name for m in matters})
@@ -115,15 +124,13 @@ class SessionConsole(QObject):
 
     async def show_session(self, session_id: str) -> None:
         store = self.account.store
-        session = await self.workers.on_db(store.session, session_id)
+        session = await self.ops.query(store.session, session_id)
         if session is None:
             return
-        notes = await self.workers.on_db(store.notes, session_id)
-        evaluations = await self.workers.on_db(self.actions.evaluations, session_id)
+        notes = await self.ops.query(store.notes, session_id)
+        evaluations = await self.ops.query(self.actions.evaluations, session_id)
         matter = (
-            await self.workers.on_db(store.matter, session.matter_code)
-            if session.matter_code
-            else None
+            await self.ops.query(store.matter, session.matter_code) if session.matter_code else None
         )
         self.pane.show_detail(
             SessionDetail(session, notes, matter, self._assignee_name(session), evaluations)
@@ -139,15 +146,26 @@ class SessionConsole(QObject):
 
     async def fetch_teams(self) -> None:
         """The teams to transfer to (online only; the last list is kept for offline use)."""
-        try:
-            teams = await self.workers.on_net(self.account.api.get, "/teams")
-        except SyncError as exc:
-            log.info("teams not fetched: %s", exc.message)
-            return
-        if isinstance(teams, list):
-            await self.workers.on_db(self.actions.save_teams, teams)
-            self._teams_fetched = True
-            await self.refresh(Changes({"agent"}))
+
+        def save(teams: Any) -> bool:
+            if not isinstance(teams, list):
+                return False
+            self.actions.save_teams(teams)
+            return True
+
+        def saved(ok: bool) -> None:
+            self._teams_fetched = self._teams_fetched or ok
+
+        await self.ops.run(
+            Op(
+                net=partial(self.account.api.get, "/teams"),
+                db=save,
+                changes=lambda ok: Changes({"agent"}) if ok else None,
+                success=saved,
+                # Offline the last list is used: nothing to tell the person.
+                report=lambda text: log.info("teams not fetched: %s", text),
+            )
+        )
 
     @property
     def teams_fetched(self) -> bool:
@@ -155,49 +173,57 @@ class SessionConsole(QObject):
 
     # -- actions --------------------------------------------------------------------------------
 
+    def _action_op(self, work: Callable[[], ActionResult], **kw: Any) -> Op[ActionResult]:
+        return Op(
+            db=work,
+            changes=lambda result: result.changes,
+            outbox=True,
+            report=self._on_action_failed,
+            **kw,
+        )
+
+    def _on_action_failed(self, text: str) -> None:
+        self.pane.show_message(text, error=True)
+        self.action_failed.emit(text)
+
     async def perform(self, session_id: str, request: Any) -> bool:
         """Carry out one request of the pane; True when it took effect locally."""
+        if isinstance(request, TransitionRequest):
+            work = partial(self.actions.transition, session_id, request)
+            done = DONE_MESSAGES.get(Action(request.action), "已完成")
+        elif isinstance(request, TransferRequest):
+            work = partial(self.actions.transfer, session_id, request)
+            done = f"已转交给 {request.to_name}" if request.to_name else "已转交"
+        elif isinstance(request, ReassignRequest):
+            work = partial(self.actions.reassign, session_id, request)
+            done = f"已改派给 {request.to_name}" if request.to_name else "已改派"
+        elif isinstance(request, EvaluationRequest):
+            work = partial(self.actions.evaluate, session_id, request)
+            done = "已记录好差评"
+        else:
+            self._on_action_failed("不支持的操作")
+            return False
+
+        def succeeded(_result: ActionResult) -> None:
+            suffix = "，等待同步" if self.sync.state.state is not ConnState.ONLINE else ""
+            self.pane.show_message(done + suffix)
+            self.action_done.emit(session_id, done)
+
         async with self.lock:
-            try:
-                if isinstance(request, TransitionRequest):
-                    result = await self.workers.on_db(self.actions.transition, session_id, request)
-                    done = DONE_MESSAGES.get(Action(request.action), "已完成")
-                elif isinstance(request, TransferRequest):
-                    result = await self.workers.on_db(self.actions.transfer, session_id, request)
-                    done = f"已转交给 {request.to_name}" if request.to_name else "已转交"
-                elif isinstance(request, ReassignRequest):
-                    result = await self.workers.on_db(self.actions.reassign, session_id, request)
-                    done = f"已改派给 {request.to_name}" if request.to_name else "已改派"
-                elif isinstance(request, EvaluationRequest):
-                    result = await self.workers.on_db(self.actions.evaluate, session_id, request)
-                    done = "已记录好差评"
-                else:
-                    raise ActionError("不支持的操作")
-            except ActionError as exc:
-                self.pane.show_message(exc.message, error=True)
-                self.action_failed.emit(exc.message)
-                return False
-            await self.refresh(result.changes)
-        suffix = "，等待同步" if self.sync.state.state is not ConnState.ONLINE else ""
-        self.pane.show_message(done + suffix)
-        self.action_done.emit(session_id, done)
-        await self.sync.local_change()
-        return True
+            outcome = await self.ops.run(self._action_op(work, success=succeeded))
+        return outcome.ok
 
     async def create(self, request: NewSessionRequest) -> str | None:
+        def succeeded(result: ActionResult) -> None:
+            self.pane.select_session(result.session_id)
+            self.pane.show_message("已新建会话")
+            self.action_done.emit(result.session_id, "已新建会话")
+
         async with self.lock:
-            try:
-                result = await self.workers.on_db(self.actions.create, request)
-            except ActionError as exc:
-                self.pane.show_message(exc.message, error=True)
-                self.action_failed.emit(exc.message)
-                return None
-            await self.refresh(result.changes)
-        self.pane.select_session(result.session_id)
-        self.pane.show_message("已新建会话")
-        self.action_done.emit(result.session_id, "已新建会话")
-        await self.sync.local_change()
-        return result.session_id
+            outcome = await self.ops.run(
+                self._action_op(partial(self.actions.create, request), success=succeeded)
+            )
+        return outcome.value.session_id if outcome.ok and outcome.value else None
 
     async def add_note(self, session_id: str, text: str) -> None:
         author = Agent(
@@ -208,39 +234,40 @@ class SessionConsole(QObject):
             team_id=self.me.team_id,
         )
         async with self.lock:
-            try:
-                _note_id, changes = await self.workers.on_db(
-                    self.account.store.add_note, session_id, text, author
+            await self.ops.run(
+                Op(
+                    db=partial(self.account.store.add_note, session_id, text, author),
+                    changes=lambda added: added[1],
+                    outbox=True,
+                    report=self._on_action_failed,
+                    success=lambda _added: self.pane.clear_note_editor(),
                 )
-            except ProtocolError as exc:
-                self.pane.show_message(exc.reason, error=True)
-                return
-            except RuleViolation as exc:
-                self.pane.show_message(exc.message, error=True)
-                return
-            self.pane.clear_note_editor()
-            await self.refresh(changes)
-        await self.sync.local_change()
+            )
 
     async def reveal(self, session_id: str) -> None:
         """显示完整号码: asks the server (audited, the assignee only). The numbers are
         shown and kept in memory while the session is on screen, never in the cache;
         without a link to the server they cannot be shown."""
         api = self.account.api
-        try:
-            answer = await self.workers.on_net(
-                api.post, f"/sessions/{session_id}/reveal", {"field": "all"}
+
+        def shown(answer: Any) -> None:
+            if not isinstance(answer, dict):
+                self.pane.reveal_failed(self.tr("无法显示完整号码：服务器返回的数据格式不对"))
+                return
+            self.pane.show_revealed(
+                session_id, str(answer.get("phone") or ""), str(answer.get("id_number") or "")
             )
-        except SyncError as exc:
-            self.pane.reveal_failed(self.tr("无法显示完整号码：{0}").format(exc.message))
-            return
-        if not isinstance(answer, dict):
-            self.pane.reveal_failed(self.tr("无法显示完整号码：服务器返回的数据格式不对"))
-            return
-        self.pane.show_revealed(
-            session_id, str(answer.get("phone") or ""), str(answer.get("id_number") or "")
+            self.sync.request_sync()  # the reveal is on the session's timeline now
+
+        await self.ops.run(
+            Op(
+                net=partial(api.post, f"/sessions/{session_id}/reveal", {"field": "all"}),
+                success=shown,
+                report=lambda text: self.pane.reveal_failed(
+                    self.tr("无法显示完整号码：{0}").format(text)
+                ),
+            )
         )
-        self.sync.request_sync()  # the reveal is on the session's timeline now
 
     # -- slots ----------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import segno
@@ -53,6 +55,7 @@ from core.share_link import (
 )
 from sync.client import ApiClient
 from sync.errors import SyncError
+from ui.operations import Op, Operations, Outcome, failure_text
 from ui.tasks import spawn
 from ui.worker import Workers
 
@@ -106,11 +109,13 @@ class SharePanel(QWidget):
         parent: QWidget | None = None,
         *,
         poll_ms: int = POLL_MS,
+        ops: Operations | None = None,
     ) -> None:
         """``poll_ms`` 0 turns the polling off (the event stream alone updates the state)."""
         super().__init__(parent)
         self.setObjectName("sharePanel")
         self._workers = workers
+        self._ops = ops or Operations(workers, parent=self)
         self._api = api
         self._store = store
         self._session_id: str | None = None
@@ -297,7 +302,7 @@ class SharePanel(QWidget):
         if session_id is None:
             return
         try:
-            records = await self._workers.on_db(self._store.records, KIND, session_id)
+            records = await self._ops.query(self._store.records, KIND, session_id)
         except Exception:
             log.exception("reading share links from the cache failed")
             return
@@ -488,20 +493,15 @@ class SharePanel(QWidget):
         session_id = self._session_id
         if session_id is None or self._busy:
             return
-        self._set_busy(True)
         self._show_message(self.tr("正在创建共享链接…"))
-        try:
-            sent = datetime.now()
-            data = await self._workers.on_net(self._api.post, f"/sessions/{session_id}/share")
-        except SyncError as exc:
-            self._show_message(exc.message, error=True)
+        sent = datetime.now()
+        outcome = await self._busy_op(
+            partial(self._api.post, f"/sessions/{session_id}/share"),
+            self.tr("发起屏幕共享失败："),
+        )
+        if not outcome.ok:
             return
-        except Exception as exc:  # the person sees a message, the log the details
-            log.exception("creating a share link failed")
-            self._show_message(self.tr("发起屏幕共享失败：{0}").format(exc), error=True)
-            return
-        finally:
-            self._set_busy(False)
+        data = outcome.value
         if session_id != self._session_id:
             return
         try:
@@ -520,18 +520,12 @@ class SharePanel(QWidget):
         link = self._link
         if link is None or self._busy:
             return
-        self._set_busy(True)
-        try:
-            data = await self._workers.on_net(self._api.delete, f"/share/{link.id}")
-        except SyncError as exc:
-            self._show_message(exc.message, error=True)
+        outcome = await self._busy_op(
+            partial(self._api.delete, f"/share/{link.id}"), self.tr("撤销失败：")
+        )
+        if not outcome.ok:
             return
-        except Exception as exc:
-            log.exception("revoking a share link failed")
-            self._show_message(self.tr("撤销失败：{0}").format(exc), error=True)
-            return
-        finally:
-            self._set_busy(False)
+        data = outcome.value
         if isinstance(data, dict):
             self.apply_record(data)
         self._show_message(self.tr("已撤销，对方的共享码立即失效"))
@@ -541,18 +535,12 @@ class SharePanel(QWidget):
         link = self._link
         if link is None or self._busy:
             return
-        self._set_busy(True)
-        try:
-            data = await self._workers.on_net(self._api.get, f"/share/{link.id}/room")
-        except SyncError as exc:
-            self._show_message(exc.message, error=True)
+        outcome = await self._busy_op(
+            partial(self._api.get, f"/share/{link.id}/room"), self.tr("打开房间失败：")
+        )
+        if not outcome.ok:
             return
-        except Exception as exc:
-            log.exception("asking for the room URL failed")
-            self._show_message(self.tr("打开房间失败：{0}").format(exc), error=True)
-            return
-        finally:
-            self._set_busy(False)
+        data = outcome.value
         url = data.get("url") if isinstance(data, dict) else None
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             self._show_message(self.tr("服务器没有返回有效的房间地址"), error=True)
@@ -561,6 +549,25 @@ class SharePanel(QWidget):
             self._show_message(self.tr("已在浏览器中打开共享房间"))
         else:
             self._show_message(self.tr("无法打开浏览器，请检查系统的默认浏览器设置"), error=True)
+
+    async def _busy_op(self, call: Callable[[], Any], unexpected_prefix: str) -> Outcome[Any]:
+        """One request to the server with the panel's buttons off while it runs; a
+        refusal is shown in the server's words, anything else after ``unexpected_prefix``."""
+        self._set_busy(True)
+        try:
+            return await self._ops.run(
+                Op(
+                    net=call,
+                    report=lambda text: self._show_message(text, error=True),
+                    failure=lambda exc: self._show_unexpected(exc, unexpected_prefix),
+                )
+            )
+        finally:
+            self._set_busy(False)
+
+    def _show_unexpected(self, exc: Exception, prefix: str) -> None:
+        if not isinstance(exc, SyncError):
+            self._show_message(prefix + failure_text(exc), error=True)
 
     def _on_copy_link_clicked(self) -> None:
         if self._link is None:
@@ -591,7 +598,7 @@ class SharePanel(QWidget):
             return
         self._polling = True
         try:
-            data = await self._workers.on_net(self._api.get, f"/sessions/{session_id}/share")
+            data = await self._ops.fetch(self._api.get, f"/sessions/{session_id}/share")
         except SyncError as exc:
             log.info("polling the share link failed: %s", exc.message)
             return

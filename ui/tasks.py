@@ -7,6 +7,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from ui.errors import report_unexpected
+
 log = logging.getLogger(__name__)
 
 _running: set[asyncio.Task[Any]] = set()
@@ -21,5 +23,6 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
 
 def _finished(task: asyncio.Task[Any]) -> None:
     _running.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed", exc_info=task.exception())
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        # Logged, and shown once the app's error handlers are installed (ui.errors).
+        report_unexpected(f"background task failed: {task.get_coro()!r}", exc)

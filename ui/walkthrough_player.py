@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -26,7 +25,6 @@ from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -39,6 +37,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from qasync import asyncSlot
 
 from core.entities import Session
 from core.enums import SessionState
@@ -63,8 +62,9 @@ from core.walkthrough import (
     view,
 )
 from sync.client import UserInfo
+from ui.asking import ask_dialog, ask_save_file, mapped
 from ui.notice_page import NoticeMeta, notice_html, pdf_printer, prepare_printer, print_notice
-from ui.tasks import spawn
+from ui.operations import Op, Operations
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -243,9 +243,11 @@ class WalkthroughPlayer(QWidget):
         *,
         office: str = "",
         parent: QWidget | None = None,
+        ops: Operations | None = None,
     ) -> None:
         super().__init__(parent)
         self.workers = workers
+        self.ops = ops or Operations(workers, parent=self)
         self.store = store
         self.scripts = scripts
         self.user = user
@@ -451,31 +453,29 @@ class WalkthroughPlayer(QWidget):
 
         self._show_message(self.tr("请先选择一个会话"))
 
-    # -- dialogs a test replaces --------------------------------------------------------
+    # -- dialogs (each answered as a future, see ui.asking) -----------------------------
 
     @classmethod
-    def ask_pdf_path(cls, parent: QWidget, suggested: str) -> str | None:
-        """Ask where to save the PDF; ``None`` when the agent cancels."""
-        path, _filter = QFileDialog.getSaveFileName(
+    def ask_pdf_path(cls, parent: QWidget, suggested: str) -> asyncio.Future[str | None]:
+        """Ask where to save the PDF; resolves to ``None`` when the agent cancels."""
+        asked = ask_save_file(
             parent,
             parent.tr("导出一次性告知书"),
             suggested,
             parent.tr("PDF 文件 (*.pdf)"),
+            suffix=".pdf",
         )
-        if not path:
-            return None
-        return path if path.lower().endswith(".pdf") else f"{path}.pdf"
+        return mapped(asked, lambda path: str(path) if path is not None else None)
 
     @classmethod
-    def ask_printer(cls, parent: QWidget) -> QPrinter | None:
-        """Let the agent choose a printer; ``None`` when cancelled."""
+    def ask_printer(cls, parent: QWidget) -> asyncio.Future[QPrinter | None]:
+        """Let the agent choose a printer; resolves to ``None`` when cancelled."""
         printer = QPrinter(QPrinter.PrinterMode.HighResolution)
         prepare_printer(printer)
         dialog = QPrintDialog(printer, parent)
         dialog.setWindowTitle(parent.tr("打印一次性告知书"))
-        if dialog.exec() != QPrintDialog.DialogCode.Accepted:
-            return None
-        return printer
+        # The dialog is deleted when it closes; the printer is ours and lives on.
+        return ask_dialog(dialog, lambda: printer)
 
     # -- public API -----------------------------------------------------------------------
 
@@ -496,9 +496,7 @@ class WalkthroughPlayer(QWidget):
         """Show ``session_id``'s run (or the scripts to start); ``None`` clears."""
         edits_before = self._edits
         same_session = session_id == self._ctx.session_id
-        ctx = await self.workers.on_db(
-            load_context, self.store, self.scripts, session_id, self.user.id
-        )
+        ctx = await self.ops.query(load_context, self.store, self.scripts, session_id, self.user.id)
         if ctx.session_id != session_id:
             return
         keep_local = (
@@ -856,23 +854,30 @@ class WalkthroughPlayer(QWidget):
         self._state = new_state
         self._edits += 1
         self._save_error = ""
-        # Submitted now, not when a task first runs: saves reach the single database
-        # thread in the order the agent made them.
-        future = self.workers.db.submit(self.scripts.save_run, session_id, new_state, self.user.id)
-        spawn(self._after_save(future, session_id))
+        # Started now: the op submits to the single database thread before its first
+        # await, and tasks start in the order they were made, so saves reach the
+        # cache in the order the agent made them.
+        self.ops.start(
+            Op(
+                db=partial(self.scripts.save_run, session_id, new_state, self.user.id),
+                outbox=True,
+                success=lambda saved: self._on_saved(session_id, saved),
+                prefix=self.tr("导办进度未能保存到本机："),
+                report=self._on_save_failed,
+                expected=(OSError,),
+            )
+        )
         self._render_run()
 
-    async def _after_save(self, future: Future[SavedRun], session_id: str) -> None:
-        try:
-            saved = await asyncio.wrap_future(future)
-        except Exception as exc:  # a full disk, a locked file: say so, keep the screen
-            log.exception("saving the walkthrough run failed")
-            self._save_error = self.tr("导办进度未能保存到本机：{0}").format(exc)
-            self._set_status(self._save_error)
-            return
+    def _on_saved(self, session_id: str, saved: SavedRun) -> None:
         if session_id == self._ctx.session_id:
             self._rev = max(self._rev, saved.rev)
         self.run_saved.emit(session_id)
+
+    def _on_save_failed(self, text: str) -> None:
+        # A full disk, a locked file: say so, keep the screen.
+        self._save_error = text
+        self._set_status(text)
 
     def _on_checklist_item_changed(self, item: QListWidgetItem) -> None:
         if self._rendering or not self._editable():
@@ -907,7 +912,8 @@ class WalkthroughPlayer(QWidget):
         self._set_status(self.tr("告知书已复制，可粘贴到聊天窗口或短信"), ok=True)
         self.notice_copied.emit()
 
-    def _on_pdf_button_clicked(self) -> None:
+    @asyncSlot()
+    async def _on_pdf_button_clicked(self) -> None:
         page = self.notice_page_html()
         if page is None:
             return
@@ -916,9 +922,10 @@ class WalkthroughPlayer(QWidget):
         suggested = str(
             Path.home() / self.tr("一次性告知书-{0}-{1}.pdf").format(caller, date.today())
         )
-        path = type(self).ask_pdf_path(self, suggested)
+        path = await type(self).ask_pdf_path(self, suggested)
         if path is None:
             return
+        page = self.notice_page_html() or page  # what is shown now, the dialog took a while
         try:
             print_notice(page, pdf_printer(path))
             if not Path(path).is_file():
@@ -929,12 +936,13 @@ class WalkthroughPlayer(QWidget):
         self._set_status(self.tr("已导出：{0}").format(path), ok=True)
         self.notice_exported.emit(path)
 
-    def _on_print_button_clicked(self) -> None:
-        page = self.notice_page_html()
-        if page is None:
+    @asyncSlot()
+    async def _on_print_button_clicked(self) -> None:
+        if self.notice_page_html() is None:
             return
-        printer = type(self).ask_printer(self)
-        if printer is None:
+        printer = await type(self).ask_printer(self)
+        page = self.notice_page_html()
+        if printer is None or page is None:
             return
         print_notice(page, printer)
         self._set_status(self.tr("已发送到打印机"), ok=True)

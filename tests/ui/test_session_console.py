@@ -29,6 +29,7 @@ from sync.client import ApiClient
 from sync.engine import SyncEngine
 from tests.faultproxy import FaultProxy
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
+from tests.ui.dialog_driver import answered
 from tests.ui.keyboard import type_text
 from ui.dialogs.session_dialogs import (
     CloseAnswer,
@@ -111,7 +112,7 @@ def agent_ask(monkeypatch: pytest.MonkeyPatch, dialog: type, fill: Callable[[Any
         shown = cls(parent, *args, **kwargs)
         shown.show()
         try:
-            return fill(shown)
+            return answered(fill(shown))
         finally:
             shown.close()
             shown.deleteLater()

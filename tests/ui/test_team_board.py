@@ -32,6 +32,7 @@ from sync.client import ApiClient
 from sync.engine import SyncEngine
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
 from tests.team_support import add_lead, arrange_figures
+from tests.ui.dialog_driver import answered
 from ui.dialogs.team_dialogs import (
     SPREAD,
     ExportDialog,
@@ -166,9 +167,9 @@ def test_drag_a_waiting_session_onto_an_agent_reassigns_it(
     set_presence(live_server, agent=5, wangfang=5, liuyang=None)
     asked: list[tuple[str, str, str]] = []
 
-    def reason(_cls: type, _parent: Any, summary: str, from_name: str, to_name: str) -> str:
+    def reason(_cls: type, _parent: Any, summary: str, from_name: str, to_name: str) -> Any:
         asked.append((summary, from_name, to_name))
-        return "王芳熟悉公积金业务"
+        return answered("王芳熟悉公积金业务")
 
     monkeypatch.setattr(ReassignReasonDialog, "ask", classmethod(reason))
     wangfang = user_id(live_server, "wangfang")
@@ -215,7 +216,7 @@ def test_a_second_lead_dragging_a_moved_session_is_told_what_happened(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_lead(live_server, "lead-b", "钱卫东")
-    monkeypatch.setattr(ReassignReasonDialog, "ask", classmethod(lambda *_a: "均衡负载"))
+    monkeypatch.setattr(ReassignReasonDialog, "ask", classmethod(lambda *_a: answered("均衡负载")))
     target = sid("S011")
     agent, wangfang, liuyang = (user_id(live_server, u) for u in ("agent", "wangfang", "liuyang"))
 
@@ -279,9 +280,9 @@ def test_move_all_sessions_of_an_agent_who_went_offline(
     mine = {sid(r) for r in ("S010", "S011", "S012", "S013")}
     answers: list[tuple[str, int]] = []
 
-    def move_all(_cls: type, _parent: Any, name: str, count: int, _targets: Any) -> MoveAllAnswer:
+    def move_all(_cls: type, _parent: Any, name: str, count: int, _targets: Any) -> Any:
         answers.append((name, count))
-        return MoveAllAnswer(SPREAD, "坐席离线，会话改由在线同事跟进")
+        return answered(MoveAllAnswer(SPREAD, "坐席离线，会话改由在线同事跟进"))
 
     monkeypatch.setattr(MoveAllDialog, "ask", classmethod(move_all))
 
@@ -391,7 +392,7 @@ def test_figures_are_computed_shown_and_exported(
 ) -> None:
     arrange_figures(live_server)
     chosen: list[Path] = []
-    monkeypatch.setattr(ExportDialog, "ask", classmethod(lambda _c, _p, _s: chosen[-1]))
+    monkeypatch.setattr(ExportDialog, "ask", classmethod(lambda _c, _p, _s: answered(chosen[-1])))
 
     async def scenario() -> None:
         async with lead_board(qtbot, workers, live_server.url) as board:
@@ -470,10 +471,10 @@ def test_a_rectification_is_followed_up_from_the_list(
     ]
     asked: list[str] = []
 
-    def ask(_cls: type, _parent: Any, rectification: Any, members: Any) -> RectificationAnswer:
+    def ask(_cls: type, _parent: Any, rectification: Any, members: Any) -> Any:
         asked.append(rectification.state)
         assert any(c.value == liuyang for c in members)
-        return answers[len(asked) - 1]
+        return answered(answers[len(asked) - 1])
 
     monkeypatch.setattr(RectificationDialog, "ask", classmethod(ask))
 
@@ -650,7 +651,7 @@ def test_reassign_through_the_dialog(
     def ask(_cls: type, _parent: Any, agents: Any, expected: int | None, name: str) -> Any:
         offered.append([c.value for c in agents])
         assert expected == liuyang and name == "刘洋"
-        return ReassignRequest(wangfang, expected, "刘洋下班，王芳接续", "王芳")
+        return answered(ReassignRequest(wangfang, expected, "刘洋下班，王芳接续", "王芳"))
 
     monkeypatch.setattr(ReassignDialog, "ask", classmethod(ask))
 

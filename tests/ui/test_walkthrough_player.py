@@ -18,6 +18,7 @@ from core.localstore.walkthroughs import run_id_for
 from server import models as m
 from server.services import catalog
 from tests.support import LiveServer, wait_until
+from tests.ui.dialog_driver import answered
 from tests.walkthrough_support import (
     AGENT_SESSION,
     Client,
@@ -83,11 +84,15 @@ def test_follow_a_walkthrough_by_keyboard_to_the_notice_and_pdf(
 ) -> None:
     pdf_path = tmp_path / "notice.pdf"
     monkeypatch.setattr(
-        WalkthroughPlayer, "ask_pdf_path", classmethod(lambda cls, parent, suggested: str(pdf_path))
+        WalkthroughPlayer,
+        "ask_pdf_path",
+        classmethod(lambda cls, parent, suggested: answered(str(pdf_path))),
     )
     printed = tmp_path / "printed.pdf"
     monkeypatch.setattr(
-        WalkthroughPlayer, "ask_printer", classmethod(lambda cls, parent: pdf_printer(printed))
+        WalkthroughPlayer,
+        "ask_printer",
+        classmethod(lambda cls, parent: answered(pdf_printer(printed))),
     )
     saves: list[str] = []
 
@@ -159,9 +164,9 @@ def test_follow_a_walkthrough_by_keyboard_to_the_notice_and_pdf(
         qtbot.mouseClick(player.copy_button, Qt.MouseButton.LeftButton)
         assert QGuiApplication.clipboard().text() == text
         qtbot.mouseClick(player.pdf_button, Qt.MouseButton.LeftButton)
-        assert "已导出" in player.status.text()
+        await wait_until(lambda: "已导出" in player.status.text(), message="exported")
         qtbot.mouseClick(player.print_button, Qt.MouseButton.LeftButton)
-        assert "打印机" in player.status.text()
+        await wait_until(lambda: "打印机" in player.status.text(), message="printed")
         await wait_until(lambda: len(saves) >= 14, message="every change saved")
         save_shot(player, "walkthrough-end.png")
 

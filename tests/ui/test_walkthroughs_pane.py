@@ -14,6 +14,7 @@ from core.localstore.walkthroughs import WalkthroughInfo
 from server import models as m
 from server.services import catalog
 from tests.support import LiveServer, wait_until
+from tests.ui.dialog_driver import answered
 from tests.walkthrough_support import Client, make_client, sample, save_shot, with_version
 from ui.models.walkthroughs import WalkthroughTableModel
 from ui.panes.walkthroughs import WalkthroughsPane
@@ -68,7 +69,9 @@ def test_an_admin_imports_a_script_checked_first_here_then_by_the_server(
 ) -> None:
     chosen: list[str] = []
     monkeypatch.setattr(
-        WalkthroughsPane, "ask_import_file", classmethod(lambda cls, parent: chosen.pop(0))
+        WalkthroughsPane,
+        "ask_import_file",
+        classmethod(lambda cls, parent: answered(chosen.pop(0))),
     )
     broken = tmp_path / "broken.yaml"
     broken.write_text(

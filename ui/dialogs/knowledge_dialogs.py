@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.entities import KnowledgeEntry
+from ui.asking import ask_dialog
 from ui.dialogs.session_dialogs import FormDialog
 from ui.knowledge_backend import MAX_FEEDBACK
 
@@ -128,14 +128,4 @@ class KnowledgeFeedbackDialog(FormDialog):
     ) -> asyncio.Future[FeedbackRequest | None]:
         """Open the dialog; the future resolves when it closes."""
         dialog = cls(parent, entry, kind)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        future: asyncio.Future[FeedbackRequest | None] = asyncio.get_running_loop().create_future()
-        accepted = int(QDialog.DialogCode.Accepted.value)
-
-        def finished(result: int) -> None:
-            if not future.done():
-                future.set_result(dialog.request() if int(result) == accepted else None)
-
-        dialog.finished.connect(finished)
-        dialog.open()
-        return future
+        return ask_dialog(dialog, dialog.request)

@@ -2,12 +2,16 @@
 
 Each checks what was typed before it closes, shows what is wrong in Chinese next to
 the form and puts the cursor on the first field to fix. Each has an ``ask``
-classmethod (the dialog's only entry point from the console) that tests replace,
-as novelWriter's ``GuiEditLabel.getLabel``.
+classmethod (the dialog's only entry point from the console), as novelWriter's
+``GuiEditLabel.getLabel``, but asynchronous: it opens the dialog window-modal and
+returns a future of the answer (``None`` when cancelled) that the caller awaits —
+never ``exec()`` (see :mod:`ui.asking`). Logic tests may replace ``ask``;
+``tests/ui/test_real_dialogs.py`` answers the real dialogs with the keyboard.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +48,7 @@ from core.localstore.session_actions import (
 from core.session_rules import Action
 from core.session_timeline import due_text
 from core.validation import MANUAL_CHANNELS, validate_new_session
+from ui.asking import ask_dialog
 
 ERROR_STYLE = "border: 1px solid #b3261e;"
 
@@ -81,7 +86,6 @@ class FormDialog(QDialog):
         self.cancel_button = self.buttons.addButton(
             self.tr("取消"), QDialogButtonBox.ButtonRole.RejectRole
         )
-        self.ok_button.setDefault(True)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self._marked: list[QWidget] = []
@@ -96,6 +100,9 @@ class FormDialog(QDialog):
         layout.addLayout(self.form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+        # Only now is the button inside the dialog: made default before, Enter in a
+        # field stopped reaching it once the focus had left the button.
+        self.ok_button.setDefault(True)
 
     def set_intro(self, text: str) -> None:
         self.intro.setText(text)
@@ -217,9 +224,9 @@ class TransferDialog(FormDialog):
     @classmethod
     def ask(
         cls, parent: QWidget | None, colleagues: Sequence[Choice], teams: Sequence[Choice]
-    ) -> TransferRequest | None:
+    ) -> asyncio.Future[TransferRequest | None]:
         dialog = cls(parent, colleagues, teams)
-        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.request)
 
 
 # -- 改派 -------------------------------------------------------------------------------------
@@ -269,9 +276,9 @@ class ReassignDialog(FormDialog):
         agents: Sequence[Choice],
         expected_assignee_id: int | None,
         current_name: str,
-    ) -> ReassignRequest | None:
+    ) -> asyncio.Future[ReassignRequest | None]:
         dialog = cls(parent, agents, expected_assignee_id, current_name)
-        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.request)
 
 
 # -- 转办 -------------------------------------------------------------------------------------
@@ -364,9 +371,9 @@ class EscalateDialog(FormDialog):
         departments: Sequence[str],
         deadlines: Callable[[datetime, str], Escalation1515],
         default_department: str = "",
-    ) -> TransitionRequest | None:
+    ) -> asyncio.Future[TransitionRequest | None]:
         dialog = cls(parent, departments, deadlines, default_department)
-        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.request)
 
 
 # -- 待回电 -----------------------------------------------------------------------------------
@@ -410,9 +417,11 @@ class CallbackDialog(FormDialog):
         )
 
     @classmethod
-    def ask(cls, parent: QWidget | None, default_due: datetime) -> TransitionRequest | None:
+    def ask(
+        cls, parent: QWidget | None, default_due: datetime
+    ) -> asyncio.Future[TransitionRequest | None]:
         dialog = cls(parent, default_due)
-        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.request)
 
 
 # -- 办结 -------------------------------------------------------------------------------------
@@ -466,9 +475,11 @@ class CloseDialog(FormDialog):
         )
 
     @classmethod
-    def ask(cls, parent: QWidget | None, can_rate: bool = True) -> CloseAnswer | None:
+    def ask(
+        cls, parent: QWidget | None, can_rate: bool = True
+    ) -> asyncio.Future[CloseAnswer | None]:
         dialog = cls(parent, can_rate)
-        return dialog.answer() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.answer)
 
 
 # -- 好差评 -----------------------------------------------------------------------------------
@@ -532,9 +543,9 @@ class EvaluationDialog(FormDialog):
         return EvaluationRequest(self.score, self.comment.toPlainText().strip())
 
     @classmethod
-    def ask(cls, parent: QWidget | None) -> EvaluationRequest | None:
+    def ask(cls, parent: QWidget | None) -> asyncio.Future[EvaluationRequest | None]:
         dialog = cls(parent)
-        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.request)
 
 
 # -- 新建会话 ---------------------------------------------------------------------------------
@@ -627,6 +638,8 @@ class NewSessionDialog(FormDialog):
         return found
 
     @classmethod
-    def ask(cls, parent: QWidget | None, matters: Sequence[Choice]) -> NewSessionRequest | None:
+    def ask(
+        cls, parent: QWidget | None, matters: Sequence[Choice]
+    ) -> asyncio.Future[NewSessionRequest | None]:
         dialog = cls(parent, matters)
-        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.request)

@@ -1,12 +1,13 @@
 """The team lead's dialogs: the reason of a dragged reassignment, moving all of an
 agent's sessions, following up a rectification, and where to save an export.
 
-Each has an ``ask`` classmethod, the only way the board opens it, which tests
-replace (as the session console's dialogs do).
+Each has an ``ask`` classmethod, the only way the board opens it: it returns a
+future of the answer (``None`` when cancelled), as the session console's dialogs do.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from core.enums import EVALUATION_LABELS
 from core.rectifications import MAX_TEXT, TEXT_FIELDS, Rectification
+from ui.asking import ask_dialog, file_dialog
 from ui.dialogs.session_dialogs import Choice, FormDialog, _fill, _multiline, _reason_edit
 
 SPREAD = "spread"
@@ -53,12 +55,12 @@ class ReassignReasonDialog(FormDialog):
         return []
 
     @classmethod
-    def ask(cls, parent: QWidget | None, summary: str, from_name: str, to_name: str) -> str | None:
+    def ask(
+        cls, parent: QWidget | None, summary: str, from_name: str, to_name: str
+    ) -> asyncio.Future[str | None]:
         """The reason typed, or None when the lead cancelled."""
         dialog = cls(parent, summary, from_name, to_name)
-        if dialog.exec() == QDialog.DialogCode.Accepted:
-            return dialog.reason.text().strip()
-        return None
+        return ask_dialog(dialog, lambda: dialog.reason.text().strip())
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,11 @@ class MoveAllDialog(FormDialog):
     @classmethod
     def ask(
         cls, parent: QWidget | None, agent_name: str, count: int, targets: Sequence[Choice]
-    ) -> MoveAllAnswer | None:
+    ) -> asyncio.Future[MoveAllAnswer | None]:
         dialog = cls(parent, agent_name, count, targets)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return None
-        return MoveAllAnswer(dialog.target.currentData(), dialog.reason.text().strip())
+        return ask_dialog(
+            dialog, lambda: MoveAllAnswer(dialog.target.currentData(), dialog.reason.text().strip())
+        )
 
 
 @dataclass(frozen=True)
@@ -201,9 +203,9 @@ class RectificationDialog(FormDialog):
     @classmethod
     def ask(
         cls, parent: QWidget | None, rectification: Rectification, members: Sequence[Choice]
-    ) -> RectificationAnswer | None:
+    ) -> asyncio.Future[RectificationAnswer | None]:
         dialog = cls(parent, rectification, members)
-        return dialog.answer() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return ask_dialog(dialog, dialog.answer)
 
 
 class ExportDialog:
@@ -213,17 +215,23 @@ class ExportDialog:
     XLSX_FILTER = "Excel 工作簿 (*.xlsx)"
 
     @classmethod
-    def ask(cls, parent: QWidget | None, suggested: Path) -> Path | None:
+    def ask(cls, parent: QWidget | None, suggested: Path) -> asyncio.Future[Path | None]:
         """The path chosen (its suffix says the format), or None when cancelled."""
-        path, chosen = QFileDialog.getSaveFileName(
+        dialog = file_dialog(
             parent,
             parent.tr("导出统计") if parent is not None else "导出统计",
-            str(suggested),
+            suggested.parent,
             f"{cls.XLSX_FILTER};;{cls.CSV_FILTER}",
         )
-        if not path:
-            return None
-        result = Path(path)
-        if result.suffix.lower() not in (".csv", ".xlsx"):
-            result = result.with_suffix(".csv" if chosen == cls.CSV_FILTER else ".xlsx")
-        return result
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.selectFile(suggested.name)
+
+        def answer() -> Path:
+            result = Path(dialog.selectedFiles()[0])
+            if result.suffix.lower() not in (".csv", ".xlsx"):
+                chosen = dialog.selectedNameFilter()
+                result = result.with_suffix(".csv" if chosen == cls.CSV_FILTER else ".xlsx")
+            return result
+
+        return ask_dialog(dialog, answer)

@@ -889,16 +889,13 @@ class KnowledgePane(QWidget):
         request = await KnowledgeFeedbackDialog.ask(self, entry or self.current_entry, kind)
         if request is None or self.backend is None:
             return
-        try:
-            feedback_id = await self.backend.send_feedback(
-                request.entry_id, request.kind, request.text
-            )
-        except ValueError as exc:
-            self._show_message(str(exc), error=True)
-            return
-        except Exception:  # nothing was saved: say so rather than crash
-            log.exception("saving knowledge feedback failed")
-            self._show_message(self.tr("保存失败，请重试"), error=True)
+        feedback_id = await self.backend.send_feedback(
+            request.entry_id,
+            request.kind,
+            request.text,
+            report=lambda text: self._show_message(text, error=True),
+        )
+        if feedback_id is None:
             return
         what = self.tr("纠错") if request.kind == "correction" else self.tr("新问题")
         self._show_message(self.tr("{0}已提交，联网同步后送达知识库管理员审核。").format(what))

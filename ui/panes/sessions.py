@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import itertools
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,6 +45,7 @@ from core.enums import Presence, Role, ServiceType, SessionState
 from core.localstore.session_actions import (
     Escalation1515,
     Me,
+    NewSessionRequest,
     TransitionRequest,
 )
 from core.session_rules import (
@@ -55,6 +57,7 @@ from core.session_rules import (
 from ui.dialogs.session_dialogs import (
     CallbackDialog,
     Choice,
+    CloseAnswer,
     CloseDialog,
     EscalateDialog,
     EvaluationDialog,
@@ -73,6 +76,7 @@ from ui.models.sessions import (
     waiting_in_team,
 )
 from ui.session_view import SessionDetail, SessionView
+from ui.tasks import spawn
 
 __all__ = ["ConsoleContext", "SessionDetail", "SessionsPane"]
 
@@ -778,9 +782,9 @@ class SessionsPane(QWidget):
         if s is None:
             return
         teams = [Choice(t["id"], t.get("name") or t["id"]) for t in self.context.teams]
-        request = TransferDialog.ask(self, self._colleagues({self.me.id}), teams)
-        if request is not None:
-            self.action_requested.emit(s.id, request)
+        self._ask_then_request(
+            s.id, TransferDialog.ask(self, self._colleagues({self.me.id}), teams)
+        )
 
     def _on_reassign_triggered(self) -> None:
         s = self._session_or_none()
@@ -790,9 +794,7 @@ class SessionsPane(QWidget):
             a for a in self._colleagues({s.assignee_id}) if self._agent_team(a.value) == s.team_id
         ]
         current = self._agent_name(s.assignee_id)
-        request = ReassignDialog.ask(self, agents, s.assignee_id, current)
-        if request is not None:
-            self.action_requested.emit(s.id, request)
+        self._ask_then_request(s.id, ReassignDialog.ask(self, agents, s.assignee_id, current))
 
     def _agent_team(self, agent_id: int) -> str | None:
         for agent in self.context.agents:
@@ -824,46 +826,58 @@ class SessionsPane(QWidget):
         detail = self.view.detail
         if detail is not None and detail.matter is not None:
             default = detail.matter.department
-        request = EscalateDialog.ask(self, departments, self.escalation_deadlines, default)
-        if request is not None:
-            self.action_requested.emit(s.id, request)
+        self._ask_then_request(
+            s.id, EscalateDialog.ask(self, departments, self.escalation_deadlines, default)
+        )
 
     def _on_callback_triggered(self) -> None:
         s = self._session_or_none()
         if s is None:
             return
         due = self.context.calendar.add_working_days(datetime.now(), 1).at_end_of_day()
-        request = CallbackDialog.ask(self, due)
-        if request is not None:
-            self.action_requested.emit(s.id, request)
+        self._ask_then_request(s.id, CallbackDialog.ask(self, due))
 
     def _on_close_triggered(self) -> None:
         s = self._session_or_none()
         if s is None:
             return
         rated = bool(self.view.detail and self.view.detail.evaluations)
-        answer = CloseDialog.ask(self, can_rate=not rated)
+        spawn(self._close(s.id, CloseDialog.ask(self, can_rate=not rated)))
+
+    async def _close(self, session_id: str, asked: Awaitable[CloseAnswer | None]) -> None:
+        answer = await asked
         if answer is None:
             return
-        self.action_requested.emit(s.id, answer.request)
+        self.action_requested.emit(session_id, answer.request)
         if answer.ask_rating:
-            rating = EvaluationDialog.ask(self)
+            rating = await EvaluationDialog.ask(self)
             if rating is not None:
-                self.action_requested.emit(s.id, rating)
+                self.action_requested.emit(session_id, rating)
 
     def _on_evaluate_triggered(self) -> None:
         s = self._session_or_none()
         if s is None:
             return
-        rating = EvaluationDialog.ask(self)
-        if rating is not None:
-            self.action_requested.emit(s.id, rating)
+        self._ask_then_request(s.id, EvaluationDialog.ask(self))
 
     def _on_new_triggered(self) -> None:
         matters = [Choice(m.code, f"{m.name}（{m.department}）") for m in self.context.matters]
-        request = NewSessionDialog.ask(self, matters)
+        spawn(self._create(NewSessionDialog.ask(self, matters)))
+
+    async def _create(self, asked: Awaitable[NewSessionRequest | None]) -> None:
+        request = await asked
         if request is not None:
             self.create_requested.emit(request)
+
+    def _ask_then_request(self, session_id: str, asked: Awaitable[object | None]) -> None:
+        """The dialog is open (window-modal, no nested loop): its answer, when the
+        person gives one, becomes a request for the console."""
+        spawn(self._request_when_answered(session_id, asked))
+
+    async def _request_when_answered(self, session_id: str, asked: Awaitable[object]) -> None:
+        request = await asked
+        if request is not None:
+            self.action_requested.emit(session_id, request)
 
     def _on_reveal_triggered(self) -> None:
         """Asks the console for the full numbers (an audited call to the server); they

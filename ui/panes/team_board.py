@@ -61,12 +61,12 @@ from core.enums import Presence, Role
 from core.figures import Period, TeamFigures
 from core.figures_export import write_csv, write_xlsx
 from core.localstore.changes import Changes
-from core.localstore.session_actions import ActionError, Me, ReassignRequest, SessionActions
-from core.localstore.team_actions import TeamActionError, TeamActions
+from core.localstore.session_actions import ActionResult, Me, ReassignRequest, SessionActions
+from core.localstore.team_actions import TeamActions
 from core.rectifications import Rectification
 from core.settings import ClientSettings, data_dir
 from sync.account import Account
-from sync.errors import Forbidden, SyncError
+from sync.errors import BadResponse, Forbidden, SyncError
 from ui.dialogs.session_dialogs import Choice, ReassignDialog
 from ui.dialogs.team_dialogs import (
     SPREAD,
@@ -77,6 +77,7 @@ from ui.dialogs.team_dialogs import (
 )
 from ui.models.team_board import AgentBoardModel, BoardSessionModel
 from ui.models.team_figures import FiguresTableModel, RectificationModel
+from ui.operations import Op, Operations
 from ui.tasks import spawn
 from ui.team_charts import FiguresCharts
 from ui.worker import Workers
@@ -143,7 +144,8 @@ class TeamBoardPane(QWidget):
     """The lead's page of the main window."""
 
     local_change_made = Signal()
-    """An action went into the outbox: push it now."""
+    """An action went into the outbox: push it now (only when the pane runs its own
+    :class:`ui.operations.Operations`; in the window, the window's tells sync)."""
     alert_raised = Signal(str, str)
     """(title, text) of an alert for the tray (a reassignment not accepted in time)."""
     board_shown = Signal()
@@ -159,9 +161,16 @@ class TeamBoardPane(QWidget):
         account: Account,
         settings: ClientSettings,
         parent: QWidget | None = None,
+        *,
+        ops: Operations | None = None,
     ) -> None:
         super().__init__(parent)
         self.workers = workers
+        if ops is None:
+            # On its own: tell whoever wires the pane, and refresh itself.
+            ops = Operations(workers, local_change=self.local_change_made.emit, parent=self)
+            ops.add_listener(self.on_data_changed)
+        self.ops = ops
         self.account = account
         self.settings = settings
         user = account.user
@@ -511,7 +520,7 @@ class TeamBoardPane(QWidget):
     async def _load_board(self) -> None:
         problem = ""
         try:
-            data = await self.workers.on_net(self.account.api.get, "/team/board")
+            data = await self.ops.fetch(self.account.api.get, "/team/board")
             # Waiting callers are judged by this desk's first-response target, as in the
             # session console, whatever the server's default.
             board = replace(
@@ -527,7 +536,7 @@ class TeamBoardPane(QWidget):
             problem = self.tr("服务器返回的看板数据格式不对")
             board = None
         if board is None:
-            board = await self.workers.on_db(
+            board = await self.ops.query(
                 partial(
                     self.team_actions.cached_board,
                     self.me.team_id or "",
@@ -612,9 +621,9 @@ class TeamBoardPane(QWidget):
         self.summary.setText(text)
 
     async def load_rectifications(self) -> None:
-        rows = await self.workers.on_db(self.team_actions.rectifications)
-        agents = await self.workers.on_db(self.team_actions.team_agents, self.me.team_id)
-        calendar = await self.workers.on_db(self.session_actions.calendar)
+        rows = await self.ops.query(self.team_actions.rectifications)
+        agents = await self.ops.query(self.team_actions.team_agents, self.me.team_id)
+        calendar = await self.ops.query(self.session_actions.calendar)
         self.calendar = calendar
         names = {a.id: a.display_name for a in agents}
         shown = rows if self.show_closed.isChecked() else [r for r in rows if not r.is_closed]
@@ -649,7 +658,7 @@ class TeamBoardPane(QWidget):
     async def _follow_pending(self) -> None:
         """Tell the lead what became of queued actions the server has answered."""
         for mutation_id, action in list(self.pending.items()):
-            outcome = await self.workers.on_db(self.team_actions.outcome, mutation_id)
+            outcome = await self.ops.query(self.team_actions.outcome, mutation_id)
             if outcome.state == "queued":
                 continue
             self.pending.pop(mutation_id, None)
@@ -757,7 +766,12 @@ class TeamBoardPane(QWidget):
     # -- reassigning ----------------------------------------------------------------------
 
     async def reassign(
-        self, session_id: str, expected_assignee_id: int | None, to_agent_id: int, reason: str
+        self,
+        session_id: str,
+        expected_assignee_id: int | None,
+        to_agent_id: int,
+        reason: str,
+        trigger: QWidget | None = None,
     ) -> str | None:
         """Queue a 改派 (the console's ``session`` / ``reassign``); returns its mutation id,
         or None when it could not be queued (the reason is shown)."""
@@ -771,20 +785,29 @@ class TeamBoardPane(QWidget):
         summary = ""
         if self.board is not None and (s := self.board.session(session_id)) is not None:
             summary = s.summary[:20]
-        try:
-            result = await self.workers.on_db(self.session_actions.reassign, session_id, request)
-        except ActionError as exc:
-            self.show_message(self.tr("改派未执行：{0}").format(exc.message), error=True)
-            self.local_change_made.emit()  # a sync brings the cache up to date
-            return None
-        self.pending[result.mutation_id] = PendingAction(
-            self.tr("改派「{0}」给 {1}").format(summary, to_name), session_id
+
+        def queued(result: ActionResult) -> None:
+            self.pending[result.mutation_id] = PendingAction(
+                self.tr("改派「{0}」给 {1}").format(summary, to_name), session_id
+            )
+            self.show_message(
+                self.tr("已提交：改派「{0}」给 {1}，等待服务器确认…").format(summary, to_name)
+            )
+
+        outcome = await self.ops.run(
+            Op(
+                db=partial(self.session_actions.reassign, session_id, request),
+                changes=lambda result: result.changes,
+                outbox=True,
+                success=queued,
+                prefix=self.tr("改派未执行："),
+                report=self._show_error,
+                # A sync brings the cache up to date with what the server knows.
+                failure=lambda _exc: self.ops.nudge_sync(),
+                trigger=trigger,
+            )
         )
-        self.show_message(
-            self.tr("已提交：改派「{0}」给 {1}，等待服务器确认…").format(summary, to_name)
-        )
-        self.local_change_made.emit()
-        return result.mutation_id
+        return outcome.value.mutation_id if outcome.ok and outcome.value else None
 
     @asyncSlot(str, object, int)
     async def _on_agent_model_session_dropped(
@@ -798,7 +821,7 @@ class TeamBoardPane(QWidget):
         if agent_id == expected:
             self.show_message(self.tr("会话已在该坐席名下"), error=True)
             return
-        reason = ReassignReasonDialog.ask(
+        reason = await ReassignReasonDialog.ask(
             self, session.summary, self._agent_name(expected), self._agent_name(agent_id)
         )
         if reason is None:
@@ -810,7 +833,7 @@ class TeamBoardPane(QWidget):
         session = self._selected_session()
         if session is None:
             return
-        request = ReassignDialog.ask(
+        request = await ReassignDialog.ask(
             self,
             self._agent_choices(session.assignee_id),
             session.assignee_id,
@@ -819,7 +842,11 @@ class TeamBoardPane(QWidget):
         if request is None:
             return
         await self.reassign(
-            session.id, request.expected_assignee_id, request.to_agent_id, request.reason
+            session.id,
+            request.expected_assignee_id,
+            request.to_agent_id,
+            request.reason,
+            trigger=self.reassign_button,
         )
 
     @asyncSlot()
@@ -831,7 +858,7 @@ class TeamBoardPane(QWidget):
         sessions = board.sessions_of(agent_id)
         if not sessions:
             return
-        answer = MoveAllDialog.ask(
+        answer = await MoveAllDialog.ask(
             self, self._agent_name(agent_id), len(sessions), self._agent_choices(agent_id)
         )
         if answer is None:
@@ -845,9 +872,13 @@ class TeamBoardPane(QWidget):
         else:
             plan = [(s, int(answer.target)) for s in sessions]
         queued = 0
-        for session, target in plan:
-            if await self.reassign(session.id, session.assignee_id, target, answer.reason):
-                queued += 1
+        self.move_all_button.setEnabled(False)
+        try:
+            for session, target in plan:
+                if await self.reassign(session.id, session.assignee_id, target, answer.reason):
+                    queued += 1
+        finally:
+            self._filter_sessions(self.selected_agent_id())
         if queued:
             self.show_message(
                 self.tr("已提交 {0} 个改派（共 {1} 个），等待服务器确认…").format(queued, len(plan))
@@ -856,30 +887,35 @@ class TeamBoardPane(QWidget):
     # -- figures ------------------------------------------------------------------------------
 
     async def load_figures(self, period: str, day: date) -> None:
-        self.compute_button.setEnabled(False)
         self.figures_error.hide()
-        try:
-            data = await self.workers.on_net(
-                lambda: self.account.api.get(
-                    "/team/figures",
-                    period=period,
-                    date=day.isoformat(),
-                    target_seconds=self.settings.first_response_seconds,
-                )
+        target = self.settings.first_response_seconds
+
+        def fetch() -> tuple[TeamFigures, str]:
+            data = self.account.api.get(
+                "/team/figures", period=period, date=day.isoformat(), target_seconds=target
             )
-            figures = TeamFigures.from_wire(data)
-        except SyncError as exc:
-            self.figures_error.setText(self.tr("统计未能完成：{0}").format(exc.message))
-            self.figures_error.show()
-            return
-        except (KeyError, TypeError, ValueError):
-            self.figures_error.setText(self.tr("服务器返回的统计数据格式不对"))
-            self.figures_error.show()
-            return
-        finally:
-            self.compute_button.setEnabled(True)
-        self.team_name = str(data.get("team_name") or "")
-        self.show_figures(figures)
+            try:
+                return TeamFigures.from_wire(data), str(data.get("team_name") or "")
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise BadResponse("服务器返回的统计数据格式不对") from exc
+
+        def shown(answer: tuple[TeamFigures, str]) -> None:
+            figures, self.team_name = answer
+            self.show_figures(figures)
+
+        await self.ops.run(
+            Op(
+                net=fetch,
+                success=shown,
+                prefix=self.tr("统计未能完成："),
+                report=self._show_figures_error,
+                trigger=self.compute_button,
+            )
+        )
+
+    def _show_figures_error(self, text: str) -> None:
+        self.figures_error.setText(text)
+        self.figures_error.show()
 
     def show_figures(self, figures: TeamFigures | None) -> None:
         self.figures = figures
@@ -930,19 +966,29 @@ class TeamBoardPane(QWidget):
             return
         team = self.team_name or self.me.team_id
         name = f"班组统计_{team}_{figures.period.value}_{figures.day}.xlsx"
-        path = ExportDialog.ask(self, self._export_dir() / name)
+        path = await ExportDialog.ask(self, self._export_dir() / name)
         if path is None:
             return
         writer = write_csv if path.suffix.lower() == ".csv" else write_xlsx
-        try:
-            await self.workers.on_db(writer, path, figures, self.team_name)
-        except OSError as exc:
-            self.show_message(self.tr("导出失败：{0}").format(exc.strerror or exc), error=True)
-            self.figures_error.setText(self.tr("导出失败：{0}").format(exc.strerror or exc))
-            self.figures_error.show()
-            return
-        self.figures_error.hide()
-        self.figures_label.setText(self.tr("已导出到 {0}").format(path))
+
+        def exported(_none: None) -> None:
+            self.figures_error.hide()
+            self.figures_label.setText(self.tr("已导出到 {0}").format(path))
+
+        def failed(text: str) -> None:
+            self.show_message(text, error=True)
+            self._show_figures_error(text)
+
+        await self.ops.run(
+            Op(
+                db=partial(writer, path, figures, self.team_name),
+                success=exported,
+                prefix=self.tr("导出失败："),
+                report=failed,
+                expected=(OSError,),
+                trigger=self.export_button,
+            )
+        )
 
     @staticmethod
     def _export_dir() -> Path:
@@ -961,29 +1007,65 @@ class TeamBoardPane(QWidget):
         ]
 
     async def handle_rectification(self, rectification: Rectification) -> None:
-        answer = RectificationDialog.ask(self, rectification, self._member_choices())
+        answer = await RectificationDialog.ask(self, rectification, self._member_choices())
         if answer is None:
             return
         rid = rectification.id
         what = self.tr("差评整改「{0}」").format(rectification.summary[:16])
-        try:
+        # (mutation id, what) of each step queued, even when a later one is refused.
+        queued: list[tuple[str, str]] = []
+
+        def apply() -> Changes:
+            changes = Changes()
+            steps = []
             if answer.assignee_id is not None and answer.assignee_id != rectification.assignee_id:
-                mid, _ = await self.workers.on_db(
-                    self.team_actions.assign, rid, answer.assignee_id, rectification.assignee_id
+                steps.append(
+                    (
+                        self.tr("分派"),
+                        partial(
+                            self.team_actions.assign,
+                            rid,
+                            answer.assignee_id,
+                            rectification.assignee_id,
+                        ),
+                    )
                 )
-                self.pending[mid] = PendingAction(self.tr("分派") + what)
             if answer.close:
-                mid, _ = await self.workers.on_db(self.team_actions.close, rid, answer.texts)
-                self.pending[mid] = PendingAction(self.tr("办结") + what)
+                steps.append((self.tr("办结"), partial(self.team_actions.close, rid, answer.texts)))
             elif any(answer.texts[k] != getattr(rectification, k) for k in answer.texts) and any(
                 answer.texts.values()
             ):
-                mid, _ = await self.workers.on_db(self.team_actions.record, rid, answer.texts)
-                self.pending[mid] = PendingAction(self.tr("保存") + what)
-        except TeamActionError as exc:
-            self.show_message(exc.message, error=True)
-        await self.load_rectifications()
-        self.local_change_made.emit()
+                steps.append(
+                    (self.tr("保存"), partial(self.team_actions.record, rid, answer.texts))
+                )
+            for label, step in steps:
+                mid, touched = step()
+                queued.append((mid, label + what))
+                changes.merge(touched)
+            return changes
+
+        def follow(_result: object = None) -> None:
+            for mid, text in queued:
+                self.pending[mid] = PendingAction(text)
+
+        outcome = await self.ops.run(
+            Op(
+                db=apply,
+                changes=lambda changes: changes,
+                outbox=True,
+                success=follow,
+                failure=follow,
+                report=self._show_error,
+                trigger=self.handle_button,
+            )
+        )
+        if not outcome.ok and queued:
+            # A later step was refused after an earlier one went into the outbox.
+            await self.ops.changed(Changes({"rectification"}))
+            await self.ops.outbox_grew()
+
+    def _show_error(self, text: str) -> None:
+        self.show_message(text, error=True)
 
     @asyncSlot()
     async def _on_handle_button_clicked(self) -> None:

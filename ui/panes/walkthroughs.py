@@ -4,16 +4,17 @@ server) and mark a flagged version as reviewed."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -36,8 +37,10 @@ from core.walkthrough import (
     validate_text,
 )
 from sync.client import ApiClient
-from sync.errors import Refused, SyncError
+from sync.errors import Refused
+from ui.asking import ask_open_file
 from ui.models.walkthroughs import WalkthroughTableModel
+from ui.operations import Op, Operations, failure_text
 from ui.walkthrough_player import parse_script
 from ui.worker import Workers
 
@@ -187,9 +190,11 @@ class WalkthroughsPane(QWidget):
         *,
         is_admin: bool,
         parent: QWidget | None = None,
+        ops: Operations | None = None,
     ) -> None:
         super().__init__(parent)
         self.workers = workers
+        self.ops = ops or Operations(workers, parent=self)
         self.store = store
         self.scripts = scripts
         self.api = api
@@ -253,25 +258,24 @@ class WalkthroughsPane(QWidget):
         layout.addWidget(splitter, 1)
         self._selected_key: str | None = None
 
-    # -- dialogs a test replaces -----------------------------------------------------------
+    # -- dialogs --------------------------------------------------------------------------
 
     @classmethod
-    def ask_import_file(cls, parent: QWidget) -> str | None:
-        """Ask for the YAML file to import; ``None`` when cancelled."""
-        path, _filter = QFileDialog.getOpenFileName(
+    def ask_import_file(cls, parent: QWidget) -> asyncio.Future[Path | None]:
+        """Ask for the YAML file to import; resolves to ``None`` when cancelled."""
+        return ask_open_file(
             parent,
             parent.tr("导入导办脚本"),
-            "",
+            Path.home(),
             parent.tr("导办脚本 (*.yaml *.yml);;所有文件 (*)"),
         )
-        return path or None
 
     # -- data -------------------------------------------------------------------------------
 
     async def reload(self) -> None:
         """Read the scripts from the cache (after a sync brought new versions)."""
-        infos = await self.workers.on_db(self.scripts.walkthroughs)
-        matters = await self.workers.on_db(self.store.matters)
+        infos = await self.ops.query(self.scripts.walkthroughs)
+        matters = await self.ops.query(self.store.matters)
         key = self._selected_key
         self.model.set_walkthroughs(infos, {m.code: m.name for m in matters})
         latest = {i.walkthrough_id for i in infos}
@@ -295,7 +299,7 @@ class WalkthroughsPane(QWidget):
         if info is None:
             self.reader.clear()
             return
-        wt, error = await self.workers.on_db(parse_script, info.source)
+        wt, error = await self.ops.query(parse_script, info.source)
         self.reader.setHtml(script_html(info, wt, error, self.model.matter_name(info.matter_code)))
 
     # -- slots -----------------------------------------------------------------------------
@@ -318,18 +322,22 @@ class WalkthroughsPane(QWidget):
     async def _on_import_button_clicked(self) -> None:
         if not self.is_admin:
             return
-        path = type(self).ask_import_file(self)
-        if not path:
-            return
         self.import_button.setEnabled(False)
         try:
-            await self._import(path)
+            chosen = await type(self).ask_import_file(self)
+            if chosen:
+                await self._import(str(chosen))
         finally:
             self.import_button.setEnabled(True)
 
     async def _import(self, path: str) -> None:
         self._show_result(self.tr("正在校验 {0}…").format(Path(path).name), "#616161")
-        check = await self.workers.on_db(check_script_file, path, self.scripts)
+        checked = await self.ops.run(
+            Op(db=partial(check_script_file, path, self.scripts), report=self._show_result)
+        )
+        if not checked.ok or checked.value is None:
+            return
+        check = checked.value
         if check.walkthrough is None:
             self.result.setHtml(
                 issues_html(
@@ -343,21 +351,20 @@ class WalkthroughsPane(QWidget):
             return
         wt = check.walkthrough
         self._show_result(self.tr("校验通过，正在上传第 {0} 版…").format(wt.version), "#616161")
-        try:
-            answer = await self.workers.on_net(
-                self.api.post,
-                "/admin/walkthroughs",
-                {"source": check.text, "filename": check.name},
+        uploaded = await self.ops.run(
+            Op(
+                net=partial(
+                    self.api.post,
+                    "/admin/walkthroughs",
+                    {"source": check.text, "filename": check.name},
+                ),
+                report=lambda _text: None,
+                failure=self._on_upload_failed,
             )
-        except Refused as exc:
-            # The server checks against its own knowledge base, which may be newer.
-            self._show_result(self.tr("服务器未接受该脚本：\n{0}").format(exc.message))
+        )
+        if not uploaded.ok:
             return
-        except SyncError as exc:
-            self._show_result(
-                self.tr("脚本未能上传：{0}（文件未改动，可稍后再导入）").format(exc.message)
-            )
-            return
+        answer = uploaded.value
         key = str(answer.get("id") if isinstance(answer, dict) else "")
         done = self.tr("已发布「{0}」第 {1} 版，同步后各客户端即可使用。").format(
             wt.title, wt.version
@@ -379,18 +386,31 @@ class WalkthroughsPane(QWidget):
         info = self.selected()
         if info is None or not info.needs_review or self.api is None:
             return
-        self.review_button.setEnabled(False)
-        try:
-            await self.workers.on_net(self.api.post, f"/admin/walkthroughs/{info.key}/reviewed")
-        except SyncError as exc:
-            self._show_result(self.tr("未能标记为已复核：{0}").format(exc.message))
-            self.review_button.setEnabled(True)
+        done = await self.ops.run(
+            Op(
+                net=partial(self.api.post, f"/admin/walkthroughs/{info.key}/reviewed"),
+                prefix=self.tr("未能标记为已复核："),
+                report=self._show_result,
+                trigger=self.review_button,
+            )
+        )
+        if not done.ok:
             return
+        self.review_button.setEnabled(False)
         self._show_result(
             self.tr("已将「{0}」第 {1} 版标记为已复核").format(info.title, info.version),
             "#2e7d32",
         )
         self.reviewed.emit(info.key)
+
+    def _on_upload_failed(self, exc: Exception) -> None:
+        if isinstance(exc, Refused):
+            # The server checks against its own knowledge base, which may be newer.
+            self._show_result(self.tr("服务器未接受该脚本：\n{0}").format(exc.message))
+        else:
+            self._show_result(
+                self.tr("脚本未能上传：{0}（文件未改动，可稍后再导入）").format(failure_text(exc))
+            )
 
     def _show_result(self, text: str, colour: str = "#b3261e") -> None:
         lines = "<br>".join(html.escape(line) for line in text.splitlines())
