@@ -6,9 +6,11 @@ picture: a session created or put back in a queue, an agent who freed capacity, 
 agent who came online. Each assignment is a compare-and-set on the waiting row, so
 two dispatches racing for one session never both win.
 
-Presence comes from the event long-polls: every poll is a heartbeat. An agent who
-has not polled for ``presence_timeout_seconds`` is marked offline (swept lazily,
-from the heartbeats of whoever is still connected).
+Presence comes from the event long-polls: every poll is a heartbeat when it opens and
+when it ends, and while it is open its user is connected right now (the board counts
+them as seen at this moment, and the sweep leaves them alone). An agent who has not
+polled for ``presence_timeout_seconds`` is marked offline (swept lazily, from the
+heartbeats of whoever is still connected).
 """
 
 from __future__ import annotations
@@ -157,10 +159,16 @@ def dispatch_team(db: DbSession, team_id: str | None, *, now: datetime | None = 
 
 
 class PresenceTracker:
-    """``app.state.on_heartbeat``: marks users online on their polls, offline after silence.
+    """``app.state.presence``: marks users online on their polls, offline after silence.
 
     Writes are throttled: a user's ``last_seen_at`` is written at most every few
-    seconds, so fifty agents long-polling do not turn every poll into a write.
+    seconds, so fifty agents long-polling do not turn every poll into a write. The
+    written time alone lags: it is written as a poll opens, and a poll stays open up
+    to its ``wait`` (25 s from the app, up to 60 s allowed) — longer than half a short
+    timeout, which the board reads as 离开. So the tracker also counts the polls open
+    in this process (:meth:`poll_opened` / :meth:`poll_closed`): :meth:`connected`
+    is who is on the line now. With several server processes each knows its own
+    polls; the heartbeat written when a poll ends keeps the others' view fresh.
     """
 
     SWEEP_EVERY = 5.0
@@ -173,11 +181,34 @@ class PresenceTracker:
     ) -> None:
         self._sessions = sessions
         self._timeout = float(timeout_seconds)
-        self._write_every = max(0.5, min(15.0, self._timeout / 3))
+        self._write_every = max(0.5, min(10.0, self._timeout / 6))
         self._notify = notify
         self._lock = threading.Lock()
         self._written: dict[int, float] = {}
+        self._open: dict[int, int] = {}
         self._last_sweep = 0.0
+
+    def poll_opened(self, user: CurrentUser) -> None:
+        """An event poll of ``user`` starts waiting (a heartbeat)."""
+        with self._lock:
+            self._open[user.id] = self._open.get(user.id, 0) + 1
+        self.heartbeat(user)
+
+    def poll_closed(self, user: CurrentUser) -> None:
+        """The poll is answered or given up. No database work here, so it is safe in a
+        ``finally``; the caller then records the heartbeat (the user was there until
+        now) with :meth:`heartbeat`."""
+        with self._lock:
+            left = self._open.get(user.id, 0) - 1
+            if left > 0:
+                self._open[user.id] = left
+            else:
+                self._open.pop(user.id, None)
+
+    def connected(self) -> frozenset[int]:
+        """Users with an event poll open in this process right now."""
+        with self._lock:
+            return frozenset(self._open)
 
     def heartbeat(self, user: CurrentUser) -> None:
         now = time.monotonic()
@@ -230,17 +261,32 @@ class PresenceTracker:
         """Mark users offline whose last heartbeat is older than the timeout."""
         now = now or datetime.now()
         cutoff = now - timedelta(seconds=self._timeout)
+        connected = self.connected()
+        stale = (m.User.last_seen_at < cutoff) | m.User.last_seen_at.is_(None)
         with self._sessions() as db:
-            rows = list(
-                db.scalars(
-                    select(m.User).where(
-                        m.User.presence != Presence.OFFLINE.value,
-                        (m.User.last_seen_at < cutoff) | m.User.last_seen_at.is_(None),
-                    )
-                )
+            candidates = list(
+                db.scalars(select(m.User).where(m.User.presence != Presence.OFFLINE.value, stale))
             )
-            for row in rows:
+            rows = []
+            for row in candidates:
+                if row.id in connected:
+                    continue  # on the line now, whatever the written time says
+                # Conditional: a heartbeat that committed since the read above wins
+                # (an unconditional write would put a present user back to offline).
+                won = db.execute(
+                    update(m.User)
+                    .where(
+                        m.User.id == row.id,
+                        m.User.presence != Presence.OFFLINE.value,
+                        stale,
+                    )
+                    .values(presence=Presence.OFFLINE.value)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not won:
+                    continue
                 row.presence = Presence.OFFLINE.value
+                rows.append(row)
                 touch_agent(db, row)
                 publish(
                     db,
@@ -265,3 +311,9 @@ def install(app: Any) -> None:
         app.state.db, settings.presence_timeout_seconds, app.state.events.notify
     )
     app.state.on_heartbeat = app.state.presence.heartbeat
+
+
+def connected_users(app: Any) -> frozenset[int]:
+    """Who has an event poll open on ``app`` now (empty without a tracker)."""
+    tracker = getattr(app.state, "presence", None)
+    return tracker.connected() if tracker is not None else frozenset()
