@@ -49,6 +49,13 @@ def issue_token(db: DbSession, user: User, ttl_hours: float) -> tuple[str, datet
     return token, expires
 
 
+def revoke_user_tokens(db: DbSession, user_id: int) -> int:
+    """Sign the user out everywhere (their bearer tokens stop working at once);
+    returns how many tokens there were. In the caller's transaction."""
+    result = db.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class CurrentUser:
     """The signed-in user, detached from the database session."""
