@@ -34,6 +34,7 @@ from sync.connectivity import Connectivity, ConnState
 from ui.knowledge_backend import KnowledgeBackend
 from ui.live_events import LiveEvents
 from ui.notifier import Notifier
+from ui.panes.admin import AdminPane
 from ui.panes.knowledge import KnowledgePane
 from ui.panes.sessions import SessionsPane
 from ui.panes.team_board import TeamBoardPane
@@ -58,7 +59,7 @@ STATE_COLOURS = {
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    PAGE_SESSIONS, PAGE_KNOWLEDGE, PAGE_WALKTHROUGHS, PAGE_TEAM = range(4)
+    PAGE_SESSIONS, PAGE_KNOWLEDGE, PAGE_WALKTHROUGHS, PAGE_TEAM, PAGE_ADMIN = range(5)
 
     def __init__(self, account: Account, workers: Workers, settings: ClientSettings) -> None:
         super().__init__()
@@ -117,6 +118,12 @@ class MainWindow(QMainWindow):
         self.sessions_pane.add_tool(self.walkthrough_player, self.tr("导办"))
         # 班组: the lead's board, figures and rectifications (leads only).
         self.team_pane = TeamBoardPane(workers, account, settings) if self.is_lead else None
+        # 管理: feedback review, users, the working-day calendar (admins only).
+        self.admin_pane = (
+            AdminPane(workers, account.api, me_id=user.id)
+            if user.role == Role.ADMIN.value
+            else None
+        )
 
         self.stack = QStackedWidget()
         self.nav = QListWidget()
@@ -135,6 +142,8 @@ class MainWindow(QMainWindow):
         ]
         if self.team_pane is not None:
             pages.append((self.PAGE_TEAM, self.tr("班组"), self.team_pane))
+        if self.admin_pane is not None:
+            pages.append((self.PAGE_ADMIN, self.tr("管理"), self.admin_pane))
         for page, label, widget in pages:
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, page)
@@ -253,6 +262,8 @@ class MainWindow(QMainWindow):
         self.notifier.close()
         if self.team_pane is not None:
             self.team_pane.stop()
+        if self.admin_pane is not None:
+            self.admin_pane.stop()
         for task in list(self._tasks):
             task.cancel()
         self._tick.stop()
