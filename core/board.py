@@ -49,19 +49,29 @@ def effective_presence(
     load: int,
     capacity: int,
     known_last_seen: bool = True,
+    connected: bool = False,
 ) -> Presence:
     """An agent's presence as the board shows it.
 
     * offline: marked offline, or no heartbeat for ``timeout_seconds``;
-    * away: marked away, or heartbeats missing for more than half the timeout (the
-      client polls every 25 s, so a connected client is never that quiet: its link
-      dropped or the machine slept, and it is not yet offline);
+    * away: marked away, or heartbeats missing for more than half the timeout (its
+      link dropped or the machine slept, and it is not yet offline);
     * busy: marked busy, or carrying as many sessions as its capacity;
     * online otherwise.
+
+    ``connected`` is True while the person's client holds an event poll open on the
+    server right now: that is a heartbeat at this very moment, whatever the last
+    written heartbeat time says (heartbeats are written when a poll starts, and a
+    poll may stay open longer than half the timeout), and it outweighs an "offline"
+    that a sweep wrote before the poll began.
 
     ``known_last_seen`` is False when the heartbeat time is not known (a board built
     from the client's cache): the stored presence is then taken as it is.
     """
+    if connected:
+        last_seen_at = now
+        if stored == Presence.OFFLINE.value:
+            stored = Presence.ONLINE.value
     if stored == Presence.OFFLINE.value:
         return Presence.OFFLINE
     if known_last_seen:
@@ -365,6 +375,8 @@ class AgentFacts:
     capacity: int = 4
     last_seen_at: datetime | None = None
     active: bool = True
+    connected: bool = False
+    """An event poll of theirs is open on the server now (see :func:`effective_presence`)."""
 
 
 def walkthrough_text(
@@ -466,6 +478,7 @@ def build_board(
             load=load,
             capacity=a.capacity,
             known_last_seen=known_last_seen,
+            connected=a.connected,
         )
         board_agents.append(
             BoardAgent(
@@ -477,7 +490,7 @@ def build_board(
                 capacity=a.capacity,
                 load=load,
                 open=len(mine),
-                last_seen_at=a.last_seen_at,
+                last_seen_at=now if a.connected else a.last_seen_at,
             )
         )
     return Board(

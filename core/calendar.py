@@ -49,6 +49,40 @@ class YearSchedule:
         }
 
 
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def check_year_schedule(year: int, holidays: Iterable[str], workdays: Iterable[str]) -> list[str]:
+    """What is wrong with an admin's edit of one year, in words (empty: nothing).
+
+    Every date is a real ``YYYY-MM-DD`` of ``year``; no day is both a holiday and a
+    调休 working day; a 调休 working day is a Saturday or a Sunday (a weekday is a
+    working day anyway).
+    """
+    problems: list[str] = []
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return [f"年份应在 {MIN_YEAR} 到 {MAX_YEAR} 之间"]
+    parsed: dict[str, set[date]] = {"holidays": set(), "workdays": set()}
+    for name, values in (("holidays", holidays), ("workdays", workdays)):
+        label = "假日" if name == "holidays" else "调休工作日"
+        for value in values:
+            try:
+                day = date.fromisoformat(str(value))
+            except ValueError:
+                problems.append(f"{label}“{value}”不是有效日期（应为 YYYY-MM-DD）")
+                continue
+            if day.year != year:
+                problems.append(f"{label} {day.isoformat()} 不属于 {year} 年")
+                continue
+            parsed[name].add(day)
+    for day in sorted(parsed["holidays"] & parsed["workdays"]):
+        problems.append(f"{day.isoformat()} 不能既是假日又是调休工作日")
+    for day in sorted(parsed["workdays"] - parsed["holidays"]):
+        if day.weekday() < 5:
+            problems.append(f"调休工作日 {day.isoformat()} 是工作日本身，应为周六或周日")
+    return problems
+
+
 @dataclass(frozen=True)
 class Deadline:
     """A computed deadline; ``provisional`` when it relied on an unpublished year."""

@@ -220,6 +220,10 @@ class KnowledgeFeedback(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    """open → accepted / rejected (an admin's resolution)."""
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+    resolved_by: Mapped[int | None] = mapped_column(Integer)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class AppliedMutation(Base):

@@ -497,6 +497,12 @@ class ApiClient:
     def post(self, path: str, body: Any = None) -> Any:
         return self._request("POST", path, body=body)
 
+    def put(self, path: str, body: Any = None) -> Any:
+        return self._request("PUT", path, body=body)
+
+    def patch(self, path: str, body: Any = None) -> Any:
+        return self._request("PATCH", path, body=body)
+
     def delete(self, path: str) -> Any:
         return self._request("DELETE", path)
 

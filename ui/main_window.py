@@ -36,6 +36,8 @@ from ui.knowledge_backend import KnowledgeBackend
 from ui.live_events import LiveEvents
 from ui.notifier import Notifier
 from ui.operations import Operations
+from ui.panes.admin import AdminPane
+from ui.panes.admin_audit import AdminAuditPane
 from ui.panes.knowledge import KnowledgePane
 from ui.panes.sessions import SessionsPane
 from ui.panes.team_board import TeamBoardPane
@@ -69,7 +71,7 @@ class MainWindow(QMainWindow):
     closed = Signal()
     """The window has closed; ``exit_reason`` says whether to quit or sign in again."""
 
-    PAGE_SESSIONS, PAGE_KNOWLEDGE, PAGE_WALKTHROUGHS, PAGE_TEAM = range(4)
+    PAGE_SESSIONS, PAGE_KNOWLEDGE, PAGE_WALKTHROUGHS, PAGE_TEAM, PAGE_ADMIN = range(5)
 
     def __init__(self, account: Account, workers: Workers, settings: ClientSettings) -> None:
         super().__init__()
@@ -138,6 +140,15 @@ class MainWindow(QMainWindow):
         self.team_pane = (
             TeamBoardPane(workers, account, settings, ops=self.ops) if self.is_lead else None
         )
+        # 管理: feedback review, users, the working-day calendar, the audit log (admins).
+        self.admin_pane = (
+            AdminPane(workers, account.api, me_id=user.id)
+            if user.role == Role.ADMIN.value
+            else None
+        )
+        if self.admin_pane is not None:
+            self.audit_pane = AdminAuditPane(workers, account.api)
+            self.admin_pane.add_tab(self.audit_pane, self.audit_pane.title())
 
         self.stack = QStackedWidget()
         self.nav = QListWidget()
@@ -156,6 +167,8 @@ class MainWindow(QMainWindow):
         ]
         if self.team_pane is not None:
             pages.append((self.PAGE_TEAM, self.tr("班组"), self.team_pane))
+        if self.admin_pane is not None:
+            pages.append((self.PAGE_ADMIN, self.tr("管理"), self.admin_pane))
         for page, label, widget in pages:
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, page)
@@ -344,6 +357,8 @@ class MainWindow(QMainWindow):
         self.notifier.close()
         if self.team_pane is not None:
             self.team_pane.stop()
+        if self.admin_pane is not None:
+            self.admin_pane.stop()
         for task in list(self._tasks):
             task.cancel()
         self._tick.stop()

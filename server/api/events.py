@@ -65,15 +65,26 @@ async def events(
         found, last = await run_in_threadpool(_poll, request, user, after)
         await run_in_threadpool(_heartbeat, request, user)
         return {"events": found, "last": last}
-    await run_in_threadpool(_heartbeat, request, user)
-    deadline = time.monotonic() + wait
-    bus = request.app.state.events
-    keys = user_keys(user)
-    with metrics.open_polls.track_inprogress():
-        while True:
-            mark = bus.mark(keys)
-            found, last = await run_in_threadpool(_poll, request, user, after)
-            remaining = deadline - time.monotonic()
-            if found or remaining <= 0 or bus.closed or await request.is_disconnected():
-                return {"events": found, "last": last}
-            await bus.wait(min(remaining, bus.recheck_seconds()), keys, since=mark)
+    tracker = getattr(request.app.state, "presence", None)
+    if tracker is None:
+        await run_in_threadpool(_heartbeat, request, user)
+    else:
+        # While the poll is open its user is on the line (the board says 在线).
+        await run_in_threadpool(tracker.poll_opened, user)
+    try:
+        deadline = time.monotonic() + wait
+        bus = request.app.state.events
+        keys = user_keys(user)
+        with metrics.open_polls.track_inprogress():
+            while True:
+                mark = bus.mark(keys)
+                found, last = await run_in_threadpool(_poll, request, user, after)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0 or bus.closed or await request.is_disconnected():
+                    return {"events": found, "last": last}
+                await bus.wait(min(remaining, bus.recheck_seconds()), keys, since=mark)
+    finally:
+        if tracker is not None:
+            tracker.poll_closed(user)
+            # The user was on the line until now: a heartbeat for the other processes.
+            await run_in_threadpool(tracker.heartbeat, user)

@@ -20,6 +20,7 @@ from server.api.deps import get_db
 from server.auth import CurrentUser, require_role
 from server.errors import bad_request, forbidden
 from server.services import team_board
+from server.services.dispatch import connected_users
 
 router = APIRouter(prefix="/team", tags=["team"])
 lead_only = require_role(Role.LEAD, Role.ADMIN)
@@ -81,6 +82,7 @@ def board(
         now=datetime.now(),
         first_response_seconds=settings.first_response_seconds,
         presence_timeout_seconds=settings.presence_timeout_seconds,
+        connected=connected_users(request.app),
     )
     return result.to_wire()
 

@@ -6,9 +6,11 @@ picture: a session created or put back in a queue, an agent who freed capacity, 
 agent who came online. Each assignment is a compare-and-set on the waiting row, so
 two dispatches racing for one session never both win.
 
-Presence comes from the event long-polls: every poll is a heartbeat. An agent who
-has not polled for ``presence_timeout_seconds`` is marked offline (swept lazily,
-from the heartbeats of whoever is still connected).
+Presence comes from the event long-polls: every poll is a heartbeat when it opens and
+when it ends, and while it is open its user is connected right now (the board counts
+them as seen at this moment, and the sweep leaves them alone). An agent who has not
+polled for ``presence_timeout_seconds`` is marked offline (swept lazily, from the
+heartbeats of whoever is still connected).
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ def dispatch_team(db: DbSession, team_id: str | None, *, now: datetime | None = 
 
 
 class PresenceTracker:
-    """``app.state.on_heartbeat``: marks users online on their polls, offline after silence.
+    """``app.state.presence``: marks users online on their polls, offline after silence.
 
     The stored presence (``users.presence``, ``users.last_seen_at``) is the truth that
     every server process shares; this object only throttles its own writes: a user's
@@ -164,6 +166,10 @@ class PresenceTracker:
     agents long-polling do not turn every poll into a write. Coming online and going
     offline are conditional updates checked by row count, so when two processes see
     the same change only one announces it (and dispatches).
+    So that a connected user never reads as 离开 between two written times (a poll
+    stays open up to its ``wait``), the tracker also counts the polls open in this
+    process (:meth:`poll_opened` / :meth:`poll_closed`): :meth:`connected` is who is on
+    the line now; the heartbeat written when a poll ends keeps other processes' view fresh.
     """
 
     SWEEP_EVERY = 5.0
@@ -171,10 +177,33 @@ class PresenceTracker:
     def __init__(self, sessions: sessionmaker[DbSession], timeout_seconds: float) -> None:
         self._sessions = sessions
         self._timeout = float(timeout_seconds)
-        self._write_every = max(0.5, min(15.0, self._timeout / 3))
+        self._write_every = max(0.5, min(10.0, self._timeout / 6))
         self._lock = threading.Lock()
         self._written: dict[int, float] = {}
+        self._open: dict[int, int] = {}
         self._last_sweep = 0.0
+
+    def poll_opened(self, user: CurrentUser) -> None:
+        """An event poll of ``user`` starts waiting (a heartbeat)."""
+        with self._lock:
+            self._open[user.id] = self._open.get(user.id, 0) + 1
+        self.heartbeat(user)
+
+    def poll_closed(self, user: CurrentUser) -> None:
+        """The poll is answered or given up. No database work here, so it is safe in a
+        ``finally``; the caller then records the heartbeat (the user was there until
+        now) with :meth:`heartbeat`."""
+        with self._lock:
+            left = self._open.get(user.id, 0) - 1
+            if left > 0:
+                self._open[user.id] = left
+            else:
+                self._open.pop(user.id, None)
+
+    def connected(self) -> frozenset[int]:
+        """Users with an event poll open in this process right now."""
+        with self._lock:
+            return frozenset(self._open)
 
     def heartbeat(self, user: CurrentUser) -> None:
         now = time.monotonic()
@@ -234,6 +263,7 @@ class PresenceTracker:
         """Mark users offline whose last heartbeat is older than the timeout."""
         now = now or datetime.now()
         cutoff = now - timedelta(seconds=self._timeout)
+        connected = self.connected()
         silent = (m.User.last_seen_at < cutoff) | m.User.last_seen_at.is_(None)
         swept = 0
         with self._sessions() as db:
@@ -243,6 +273,8 @@ class PresenceTracker:
                 )
             )
             for user_id in candidates:
+                if user_id in connected:
+                    continue  # on the line now, whatever the written time says
                 # Another process may have swept this user, or a heartbeat may have
                 # just come in: only the update that still finds the user silent counts.
                 won = db.execute(
@@ -276,3 +308,9 @@ def install(app: Any) -> None:
     settings = app.state.settings
     app.state.presence = PresenceTracker(app.state.db, settings.presence_timeout_seconds)
     app.state.on_heartbeat = app.state.presence.heartbeat
+
+
+def connected_users(app: Any) -> frozenset[int]:
+    """Who has an event poll open on ``app`` now (empty without a tracker)."""
+    tracker = getattr(app.state, "presence", None)
+    return tracker.connected() if tracker is not None else frozenset()

@@ -111,8 +111,9 @@ def board(
     now: datetime,
     first_response_seconds: int,
     presence_timeout_seconds: float,
+    connected: frozenset[int] = frozenset(),
 ) -> Board:
-    """The team's board as it is now."""
+    """The team's board as it is now; ``connected``: who has an event poll open now."""
     sessions = list(
         db.scalars(
             select(m.Session)
@@ -134,6 +135,7 @@ def board(
             capacity=u.capacity,
             last_seen_at=u.last_seen_at,
             active=u.active,
+            connected=u.id in connected,
         )
         for u in team_members(db, team_id)
     ]

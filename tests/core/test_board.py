@@ -45,6 +45,60 @@ def test_presence_from_heartbeats_and_load() -> None:
     assert cached is Presence.ONLINE
 
 
+def test_an_open_event_poll_is_a_heartbeat_now() -> None:
+    """A client holding a poll open is on the line: its written heartbeat may be older
+    than half the timeout (written as the poll opened), or a sweep may have written
+    offline just before it, and still it is online (busy and away as stored)."""
+
+    def live(stored: str, quiet: float | None, load: int = 0) -> Presence:
+        seen = None if quiet is None else NOW - timedelta(seconds=quiet)
+        return effective_presence(
+            stored, seen, NOW, timeout_seconds=90, load=load, capacity=4, connected=True
+        )
+
+    assert live("online", 50) is Presence.ONLINE
+    assert live("online", 200) is Presence.ONLINE
+    assert live("offline", None) is Presence.ONLINE
+    assert live("online", 50, load=4) is Presence.BUSY
+    assert live("away", 1) is Presence.AWAY
+    board = build_board(
+        team_id="t",
+        agents=[
+            AgentFacts(1, "吴海燕", "lead", presence="online", last_seen_at=NOW - timedelta(60)),
+            AgentFacts(2, "王芳", "agent", presence="online", last_seen_at=NOW - timedelta(60)),
+        ],
+        sessions=[],
+        now=NOW,
+        first_response_seconds=60,
+        presence_timeout_seconds=90,
+    )
+    assert [a.presence for a in board.agents] == ["offline", "offline"]
+    board = build_board(
+        team_id="t",
+        agents=[
+            AgentFacts(
+                1,
+                "吴海燕",
+                "lead",
+                presence="online",
+                last_seen_at=NOW - timedelta(seconds=60),
+                connected=True,
+            ),
+            AgentFacts(
+                2, "王芳", "agent", presence="online", last_seen_at=NOW - timedelta(seconds=60)
+            ),
+        ],
+        sessions=[],
+        now=NOW,
+        first_response_seconds=60,
+        presence_timeout_seconds=90,
+    )
+    assert [(a.presence, a.last_seen_at) for a in board.agents] == [
+        ("online", NOW),
+        ("away", NOW - timedelta(seconds=60)),
+    ]
+
+
 def test_urgency_turns_amber_then_red() -> None:
     assert [urgency(s, 60) for s in (None, 10, 45, 59, 60, 600)] == [0, 0, 1, 1, 2, 2]
 
