@@ -193,8 +193,9 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex[:12]
-        scope = dict(scope)
+        # One id per request: the access log's (server/logs.py, further out) when it ran.
+        request_id = str((scope.get("state") or {}).get("request_id") or uuid.uuid4().hex[:12])
+        # The same dict, not a copy: the access log further out reads the matched route off it.
         scope[REQUEST_ID_KEY] = request_id
         peer = scope.get("client")
         if peer:

@@ -138,7 +138,10 @@ def test_a_crash_is_answered_with_its_request_id_and_logged_masked(
     assert body["code"] == "internal_error" and "服务器内部错误" in body["detail"]
     assert body["request_id"] == response.headers["X-Request-Id"]
     [line] = lines_of(log_lines, lambda p: p.get("request_id") == body["request_id"])
-    assert line["level"] == "error" and line["status"] == 500
-    assert line["route"] == "/api/v1/test-crash"
-    assert "RuntimeError" in line["error"] and "138****5678" in line["error"]
-    assert PHONE not in log_lines.getvalue()
+    assert line["status"] == 500 and line["route"] == "/api/v1/test-crash"
+    # The crash itself is logged by server/limits.py with its type and where it
+    # happened, never its message (which can quote the input): the number is not there
+    # even masked.
+    crashes = lines_of(log_lines, lambda p: "RuntimeError" in json.dumps(p, ensure_ascii=False))
+    assert crashes and all(c["level"] == "error" for c in crashes)
+    assert PHONE not in log_lines.getvalue() and "138****5678" not in log_lines.getvalue()

@@ -198,7 +198,7 @@ def test_sign_in_failure_and_sign_out_are_audited_without_the_password(
         hashes = list(db.scalars(select(m.RefreshToken.token_hash)))
     assert [r.action for r in rows] == ["auth.login_failed", "auth.login", "auth.logout"]
     lead = user_id(live_server, "lead")
-    assert rows[0].detail["username"] == "lead" and rows[0].detail["source_ip"] == "127.0.0.1"
+    assert rows[0].detail["username"] == "lead" and rows[0].source_ip == "127.0.0.1"
     assert rows[1].actor_id == lead and rows[2].actor_id == lead
     for row in rows:
         text = str(row.detail)
