@@ -80,6 +80,9 @@ def reassign(
 
 class RevealIn(BaseModel):
     field: Literal["phone", "id_number", "all"] = "all"
+    reason: str = Field(
+        "", max_length=200, description="why the full number is needed (kept in the audit log)"
+    )
 
 
 class RevealOut(BaseModel):
@@ -103,7 +106,12 @@ def reveal(
 ) -> RevealOut:
     """显示完整号码: the caller's full numbers for the session's assignee, audited."""
     answer = reveal_numbers(
-        db, user, session_id, body.field if body else "all", source_ip=client_ip(request)
+        db,
+        user,
+        session_id,
+        body.field if body else "all",
+        source_ip=client_ip(request),
+        reason=body.reason.strip() if body else "",
     )
     db.commit()
     request.app.state.events.notify()

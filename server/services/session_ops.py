@@ -531,6 +531,7 @@ def reveal_numbers(
     field: str = "all",
     *,
     source_ip: str | None = None,
+    reason: str = "",
 ) -> dict[str, Any]:
     """The caller's full number(s), for the session's assignee only; the reveal goes on
     the timeline and in the audit log (``POST /api/v1/sessions/{id}/reveal``).
@@ -547,7 +548,7 @@ def reveal_numbers(
         raise ApiError(403, "forbidden", "只有该会话的承办人才能查看完整号码")
     author = _author(db, user)
     now = datetime.now()
-    add_event(db, session, "revealed", actor=author, at=now, field=field)
+    add_event(db, session, "revealed", actor=author, at=now, field=field, reason=reason or None)
     record_audit(
         db,
         at=now,
@@ -557,6 +558,7 @@ def reveal_numbers(
         target_id=session.id,
         detail={"field": field},
         source_ip=source_ip,
+        reason=reason or None,
     )
     log_session(db, session, now=now)
     phone = session.caller_phone if field in ("phone", "all") else ""
