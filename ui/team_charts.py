@@ -164,5 +164,5 @@ class FiguresCharts(QWidget):
         p90s = [round(a.figures.first_response.p90 or 0.0) for a in agents]
         self.response.show_data(
             [a.name for a in agents],
-            [(self.tr("中位数"), medians, BLUE), (self.tr("P90"), p90s, LIGHT_BLUE)],
+            [(self.tr("中位数"), medians, BLUE), (self.tr("90分位"), p90s, LIGHT_BLUE)],
         )

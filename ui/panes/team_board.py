@@ -33,7 +33,6 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer, Signal
@@ -59,12 +58,12 @@ from core.board import Board, BoardSession, spread_plan, unaccepted_reassignment
 from core.calendar import WorkCalendar
 from core.enums import Presence, Role
 from core.figures import Period, TeamFigures
-from core.figures_export import write_csv, write_xlsx
+from core.figures_export import export_file_name, write_csv, write_xlsx
 from core.localstore.changes import Changes
 from core.localstore.session_actions import ActionError, Me, ReassignRequest, SessionActions
 from core.localstore.team_actions import TeamActionError, TeamActions
 from core.rectifications import Rectification
-from core.settings import ClientSettings, data_dir
+from core.settings import ClientSettings
 from sync.account import Account
 from sync.errors import Forbidden, SyncError
 from ui.dialogs.session_dialogs import Choice, ReassignDialog
@@ -75,6 +74,7 @@ from ui.dialogs.team_dialogs import (
     ReassignReasonDialog,
     RectificationDialog,
 )
+from ui.folders import FIGURES_EXPORT, remember_folder, start_folder
 from ui.models.team_board import AgentBoardModel, BoardSessionModel
 from ui.models.team_figures import FiguresTableModel, RectificationModel
 from ui.tasks import spawn
@@ -928,9 +928,8 @@ class TeamBoardPane(QWidget):
         figures = self.figures
         if figures is None:
             return
-        team = self.team_name or self.me.team_id
-        name = f"班组统计_{team}_{figures.period.value}_{figures.day}.xlsx"
-        path = ExportDialog.ask(self, self._export_dir() / name)
+        name = export_file_name(figures.period, figures.day, self.team_name)
+        path = ExportDialog.ask(self, start_folder(FIGURES_EXPORT) / name)
         if path is None:
             return
         writer = write_csv if path.suffix.lower() == ".csv" else write_xlsx
@@ -941,13 +940,9 @@ class TeamBoardPane(QWidget):
             self.figures_error.setText(self.tr("导出失败：{0}").format(exc.strerror or exc))
             self.figures_error.show()
             return
+        remember_folder(FIGURES_EXPORT, path)
         self.figures_error.hide()
         self.figures_label.setText(self.tr("已导出到 {0}").format(path))
-
-    @staticmethod
-    def _export_dir() -> Path:
-        documents = Path.home() / "Documents"
-        return documents if documents.is_dir() else data_dir()
 
     # -- rectifications ---------------------------------------------------------------------
 
