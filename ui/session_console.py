@@ -214,10 +214,10 @@ class SessionConsole(QObject):
             await self.refresh(changes)
         await self.sync.local_change()
 
-    async def reveal(self, session_id: str) -> None:
+    async def reveal(self, session_id: str, reason: str) -> None:
         async with self.lock:
             try:
-                result = await self.workers.on_db(self.actions.reveal, session_id)
+                result = await self.workers.on_db(self.actions.reveal, session_id, "all", reason)
             except ActionError as exc:
                 self.pane.show_message(exc.message, error=True)
                 return
@@ -243,6 +243,6 @@ class SessionConsole(QObject):
     async def _on_pane_note_requested(self, session_id: str, text: str) -> None:
         await self.add_note(session_id, text)
 
-    @asyncSlot(str)
-    async def _on_pane_reveal_requested(self, session_id: str) -> None:
-        await self.reveal(session_id)
+    @asyncSlot(str, str)
+    async def _on_pane_reveal_requested(self, session_id: str, reason: str) -> None:
+        await self.reveal(session_id, reason)

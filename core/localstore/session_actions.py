@@ -32,6 +32,7 @@ from core.session_rules import (
     Actor,
     RuleViolation,
     check_reassign,
+    check_reveal_reason,
     check_transfer,
     check_transition,
 )
@@ -554,8 +555,17 @@ class SessionActions:
         result.changes.touch("evaluation", session_id)
         return result
 
-    def reveal(self, session_id: str, field: str = "all") -> ActionResult:
-        """Log that the person looked at the caller's full numbers (queued like any action)."""
+    def reveal(self, session_id: str, field: str = "all", reason: str = "") -> ActionResult:
+        """Log that the person looked at the caller's full numbers, and why (queued like
+        any action; the reason goes into the server's audit row).
+
+        Raises:
+            ActionError: No reason given, or one too long.
+        """
+        try:
+            reason = check_reveal_reason(reason)
+        except RuleViolation as exc:
+            raise ActionError(exc.message) from None
         now = _now()
         with self.store.begin() as db:
             row, _session = self._load(db, session_id)
@@ -571,7 +581,7 @@ class SessionActions:
                 "session",
                 "reveal",
                 session_id,
-                {"session_id": session_id, "field": field},
+                {"session_id": session_id, "field": field, "reason": reason},
             )
         return self._result(session_id, mutation_id)
 

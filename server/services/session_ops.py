@@ -28,11 +28,13 @@ from core.session_rules import (
     check_reassign,
     check_transfer,
     check_transition,
+    clean_reveal_reason,
 )
 from core.session_timeline import ACTION_EVENTS, COMPLEXITY_LABELS, explain_refusal
 from core.validation import normalize_phone, validate_new_session
 from server import models as m
 from server import serialize
+from server.audit import record_audit
 from server.auth import CurrentUser
 from server.changes import Audience, record
 from server.services.dispatch import dispatch_team, session_brief, setting
@@ -575,16 +577,21 @@ def reveal(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     author = _author(db, user)
     now = datetime.now()
     offline_at = _offline_at(mutation, now)
+    # The numbers were already on the person's screen: a missing reason is logged as
+    # missing, never refused (a refusal would lose the audit row).
+    reason = clean_reveal_reason(p.get("reason"))
     add_event(db, session, "revealed", actor=author, at=now, field=field, offline_at=offline_at)
-    db.add(
-        m.AuditLog(
-            at=now,
-            actor_id=user.id,
-            action="session.reveal",
-            target_kind="session",
-            target_id=session.id,
-            detail={"field": field, "offline_at": offline_at},
-        )
+    detail: dict[str, Any] = {"field": field, "offline_at": offline_at}
+    if not reason:
+        detail["reason_missing"] = True
+    record_audit(
+        db,
+        actor_id=user.id,
+        action="session.reveal",
+        target_kind="session",
+        target_id=session.id,
+        detail=detail,
+        reason=reason or None,
     )
     log_session(db, session, now=now)
     return Applied(records=[("session", session.id)])

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
@@ -35,6 +36,7 @@ from ui.dialogs.session_dialogs import (
     EvaluationDialog,
     ReassignDialog,
 )
+from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.main_window import MainWindow
 from ui.models.sessions import MySessionsModel
 from ui.worker import Workers
@@ -192,9 +194,21 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
         assert "F4" in pane.hold_action.toolTip()
         qtbot.keyClick(window, Qt.Key.Key_F4)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "active", 10)
-        # A click reveals the full number, and the reveal is logged.
+        # A click asks why, then reveals the full number; the reveal is logged with the
+        # reason, and 隐藏号码 masks it again.
         qtbot.mouseClick(pane.view.reveal_button, Qt.MouseButton.LeftButton)
-        assert pane.view.phone.text() == "19540052802"
+        asked = await wait_until(lambda: window.findChild(RevealReasonDialog), 5, "asked why")
+        await wait_until(asked.isVisible, 5, "reason dialog shown")
+        assert "****" in pane.view.phone.text()
+        assert not asked.ok_button.isEnabled(), "no reveal without a reason"
+        type_text(qtbot, asked.reason, "回拨来电人电话")
+        qtbot.mouseClick(asked.ok_button, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: pane.view.phone.text() == "19540052802", 5, "revealed")
+        assert pane.view.mask_button.isVisible() and not pane.view.reveal_button.isVisible()
+        qtbot.mouseClick(pane.view.mask_button, Qt.MouseButton.LeftButton)
+        assert "****" in pane.view.phone.text()
+        assert pane.view.reveal_button.isVisible() and not pane.view.mask_button.isVisible()
+        await activate(window)  # back from the dialog
         # F9 closes (outcome, summary), then the caller's rating: 2.
         qtbot.keyClick(window, Qt.Key.Key_F9)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "closed", 10)
@@ -210,6 +224,7 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
             assert evaluation.score == 2 and evaluation.comment == "排队等了很久"
             audit = db.scalar(select(m.AuditLog).where(m.AuditLog.action == "session.reveal"))
             assert audit is not None and audit.target_id == waiting
+            assert audit.detail["reason"] == "回拨来电人电话"
             kinds = [e.kind for e in db.get(m.Session, waiting).events]
         assert kinds == [
             "created",
@@ -267,7 +282,8 @@ def test_every_action_has_a_shortcut_in_the_menu_and_the_tooltips(
             "filter",
         }
         for action in actions:
-            key = action.shortcut().toString()
+            # As the person reads it (Qt's catalogue says 回车 for Return).
+            key = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             assert key and key in action.toolTip(), action.objectName()
         assert menu in [a.menu() for a in window.menuBar().actions()]
         # Alt+2 goes to the knowledge page, Alt+1 back to the console.

@@ -52,6 +52,7 @@ from core.session_rules import (
     Action,
     available_actions,
 )
+from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.dialogs.session_dialogs import (
     CallbackDialog,
     Choice,
@@ -73,6 +74,7 @@ from ui.models.sessions import (
     waiting_in_team,
 )
 from ui.session_view import SessionDetail, SessionView
+from ui.tasks import spawn
 
 __all__ = ["ConsoleContext", "SessionDetail", "SessionsPane"]
 
@@ -98,7 +100,8 @@ class SessionsPane(QWidget):
     """(session id, a request of :mod:`core.localstore.session_actions`)."""
     create_requested = Signal(object)
     note_requested = Signal(str, str)
-    reveal_requested = Signal(str)
+    reveal_requested = Signal(str, str)
+    """(session id, the reason the person gave for looking at the full numbers)."""
     counts_changed = Signal(int, int, int)
     """(waiting in my team's queue, my open sessions, closed by me today)."""
 
@@ -116,6 +119,7 @@ class SessionsPane(QWidget):
         self.is_lead = self.me.role in (Role.LEAD.value, Role.ADMIN.value)
         self.context = ConsoleContext()
         self._current_id: str | None = None
+        self._asking_reveal = False
         self._sessions: dict[str, Session] = {}
 
         # -- models --------------------------------------------------------------------------------
@@ -382,6 +386,7 @@ class SessionsPane(QWidget):
         self.reveal_action = a(
             "reveal", self.tr("显示完整号码"), "Ctrl+Shift+R", self._on_reveal_triggered
         )
+        self.mask_action = a("mask", self.tr("隐藏号码"), "Ctrl+Shift+H", self._on_mask_triggered)
         self.guide_action = a("guide", self.tr("办事指南"), "Ctrl+G", self._on_guide_triggered)
         self.note_focus_action = a(
             "note", self.tr("写备注"), "Ctrl+M", lambda: self.view.note_edit.setFocus()
@@ -418,6 +423,7 @@ class SessionsPane(QWidget):
             rows[1].append(self.reassign_action)
         self.view.set_actions(rows)
         self.view.set_tool_actions(self.reveal_action, self.guide_action)
+        self.view.set_mask_action(self.mask_action)
         self.view.note_button.setToolTip(self.add_note_action.toolTip())
 
         self.menu = QMenu(self.tr("会话(&S)"), self)
@@ -429,7 +435,13 @@ class SessionsPane(QWidget):
             [self.transfer_action, self.escalate_action, self.callback_action],
             [self.close_action, self.evaluate_action]
             + ([self.reassign_action] if self.is_lead else []),
-            [self.reveal_action, self.guide_action, self.note_focus_action, self.add_note_action],
+            [
+                self.reveal_action,
+                self.mask_action,
+                self.guide_action,
+                self.note_focus_action,
+                self.add_note_action,
+            ],
             [self.filter_action, self.tools_action, *self.queue_actions],
         ):
             for action in group:
@@ -721,7 +733,10 @@ class SessionsPane(QWidget):
             and S(s.state) in REASSIGNABLE_STATES
         )
         has_numbers = s is not None and bool(s.caller_phone or s.caller_id_number)
-        self.reveal_action.setEnabled(has_numbers and not self.view.revealed)
+        self.reveal_action.setEnabled(
+            has_numbers and not self.view.revealed and not self._asking_reveal
+        )
+        self.mask_action.setEnabled(has_numbers and self.view.revealed)
         self.guide_action.setEnabled(s is not None and bool(s.matter_code))
         self.add_note_action.setEnabled(s is not None)
         self.view.note_button.setEnabled(s is not None)
@@ -862,11 +877,28 @@ class SessionsPane(QWidget):
 
     def _on_reveal_triggered(self) -> None:
         s = self._session_or_none()
-        if s is None:
+        if s is None or self.view.revealed or self._asking_reveal:
             return
+        self._asking_reveal = True  # one question at a time
+        self._update_actions()
+        spawn(self._reveal(s.id, s.caller_name or ""))
+
+    async def _reveal(self, session_id: str, caller: str) -> None:
+        """Ask why, then show the numbers (and have the reveal logged with its reason)."""
+        try:
+            reason = await RevealReasonDialog.ask(self, caller)
+        finally:
+            self._asking_reveal = False
+            self._update_actions()
+        if reason is None or self._current_id != session_id:
+            return  # cancelled, or the person moved on to another session meanwhile
         self.view.set_revealed(True)
         self._update_actions()
-        self.reveal_requested.emit(s.id)
+        self.reveal_requested.emit(session_id, reason)
+
+    def _on_mask_triggered(self) -> None:
+        self.view.set_revealed(False)
+        self._update_actions()
 
     def _on_guide_triggered(self) -> None:
         s = self._session_or_none()
