@@ -452,14 +452,23 @@ class KnowledgePane(QWidget):
         self.status.linkActivated.connect(self._on_status_link_activated)
         self.matter_filter.textChanged.connect(self.matter_proxy.set_text)
         self.matter_list.selectionModel().currentRowChanged.connect(self._on_matter_row_changed)
-        # Shortcuts work while the focus is inside this pane: a window may hold two.
-        for keys, slot in (
-            ("Ctrl+F", self._focus_search),
-            ("Ctrl+Shift+C", self._on_copy_clicked),
-        ):
+        # As a page of its own, the shortcuts work wherever the focus is while the page
+        # is shown (hidden pages' shortcuts are off). As a tool beside a session, Ctrl+F
+        # belongs to the console, which hands it on here (``focus_search``) when the
+        # focus is inside this pane; copying works while the focus is inside.
+        page_wide = Qt.ShortcutContext.WindowShortcut
+        inside = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        keys_here: list[tuple[str, object, Qt.ShortcutContext]] = [
+            ("Ctrl+Shift+C", self._on_copy_clicked, inside if compact else page_wide)
+        ]
+        if not compact:
+            keys_here.append(("Ctrl+F", self.focus_search, page_wide))
+        self.shortcuts: dict[str, QShortcut] = {}
+        for keys, slot, context in keys_here:
             shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
+            shortcut.setContext(context)
+            shortcut.activated.connect(slot)  # type: ignore[arg-type]
+            self.shortcuts[keys] = shortcut
         self._update_actions()
 
     # -- building ---------------------------------------------------------------------------
@@ -788,10 +797,18 @@ class KnowledgePane(QWidget):
                 self.model.index(0), QItemSelectionModel.SelectionFlag.ClearAndSelect
             )
 
-    def _focus_search(self) -> None:
+    def focus_search(self) -> None:
+        """Ctrl+F: the search box, its text selected so that typing replaces it."""
         self.tabs.setCurrentIndex(self.TAB_SEARCH)
-        self.search.setFocus()
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
+
+    def take_focus(self) -> None:
+        """The pane came to the front: the search box (or the matter filter on 办事指南)."""
+        if self.tabs.currentIndex() == self.TAB_GUIDES:
+            self.matter_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        else:
+            self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # -- the entry -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -63,6 +64,7 @@ from ui.dialogs.session_dialogs import (
     ReassignDialog,
     TransferDialog,
 )
+from ui.focus import focus_into, has_focus_inside
 from ui.models.sessions import (
     MySessionsModel,
     QueueProxy,
@@ -274,12 +276,9 @@ class SessionsPane(QWidget):
         top.addWidget(self.service_filter)
         left_layout.addLayout(top)
         left_layout.addWidget(self.queues, 1)
-        # Ctrl+F filters sessions from the queues and the session at hand; inside a tool
-        # (the knowledge base) it belongs to the tool's own search.
-        self.removeAction(self.filter_action)
-        self.filter_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        left.addAction(self.filter_action)
-        self.view.addAction(self.filter_action)
+        # Every shortcut of the console is the pane's own (a window shortcut that is live
+        # while the pane is shown), whichever child had the focus before; Ctrl+F inside a
+        # tool with a search of its own (the knowledge base) goes to that search.
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
@@ -394,7 +393,7 @@ class SessionsPane(QWidget):
         self.add_note_action = a(
             "add_note", self.tr("添加备注"), "Ctrl+Return", self._on_add_note_triggered
         )
-        self.filter_action = a("filter", self.tr("筛选会话"), "Ctrl+F", self._focus_filter)
+        self.filter_action = a("filter", self.tr("筛选会话"), "Ctrl+F", self._on_filter_triggered)
         self.tools_action = a("tools", self.tr("工具区"), "Ctrl+K", self._focus_tools)
         self.queue_actions = [
             a("queue_waiting", self.tr("待接入队列"), "Ctrl+1", lambda: self.show_queue(0)),
@@ -677,14 +676,30 @@ class SessionsPane(QWidget):
             self.mine_view.setFirstColumnSpanned(row, QModelIndex(), True)
         self.mine_view.expandAll()
 
+    def _on_filter_triggered(self) -> None:
+        tool = self.tools.currentWidget()
+        search = getattr(tool, "focus_search", None)
+        focused = QApplication.focusWidget()
+        if tool is not None and callable(search) and has_focus_inside(tool, focused):
+            search()
+            return
+        self._focus_filter()
+
     def _focus_filter(self) -> None:
         self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.filter_edit.selectAll()
 
     def _focus_tools(self) -> None:
-        widget = self.tools.currentWidget()
-        if widget is not None:
-            widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        focus_into(self.tools.currentWidget())
+
+    def take_focus(self) -> None:
+        """The console came to the front: the current queue (its row selected), or the
+        filter when the queue is empty."""
+        view = self.queues.currentWidget()
+        if isinstance(view, QAbstractItemView) and self._first_session_index(view).isValid():
+            self.show_queue(self.queues.currentIndex())
+        else:
+            self._focus_filter()
 
     # -- counts and actions --------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -188,6 +188,13 @@ class TeamBoardPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.tabs)
+        # Ctrl+1…3 for the tabs, live while the page is shown, wherever the focus is.
+        self.tab_shortcuts: list[QShortcut] = []
+        for tab in range(self.tabs.count()):
+            shortcut = QShortcut(QKeySequence(f"Ctrl+{tab + 1}"), self)
+            shortcut.activated.connect(lambda t=tab: self._on_tab_shortcut(t))
+            self.tab_shortcuts.append(shortcut)
+            self.tabs.setTabToolTip(tab, f"{self.tabs.tabText(tab)}（Ctrl+{tab + 1}）")
 
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
@@ -204,6 +211,22 @@ class TeamBoardPane(QWidget):
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self._on_message_timer_timeout)
+
+    def take_focus(self) -> None:
+        """The page came to the front: the agents (看板), the figures (统计), or the list
+        of rectifications (差评整改)."""
+        tab = self.tabs.currentIndex()
+        if tab == self.TAB_FIGURES:
+            target = self.figures_view if self.figures is not None else self.compute_button
+        elif tab == self.TAB_RECTIFICATIONS:
+            target = self.rect_view
+        else:
+            target = self.agents_view
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _on_tab_shortcut(self, tab: int) -> None:
+        self.tabs.setCurrentIndex(tab)
+        self.take_focus()
 
     # -- building ---------------------------------------------------------------------------
 
