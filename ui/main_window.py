@@ -348,8 +348,9 @@ class MainWindow(QMainWindow):
         focus_into(self.stack.currentWidget())
 
     def _on_stack_current_changed(self, _index: int) -> None:
-        # The 会话 menu's shortcuts belong to the console: off while another page shows.
-        self.sessions_pane.menu.menuAction().setVisible(
+        # The 会话 menu's shortcuts belong to the console: off while another page shows
+        # (greyed, not hidden: the menu bar keeps its height and the page does not jump).
+        self.sessions_pane.menu.menuAction().setEnabled(
             self.stack.currentWidget() is self.sessions_pane
         )
         # Arrow keys in the navigation list keep the focus there; any other switch (a

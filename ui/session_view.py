@@ -243,7 +243,7 @@ class SessionView(QWidget):
         layout.addWidget(self.placeholder, 1)
         layout.addWidget(self.body, 1)
         self.body.hide()
-        self.setMinimumWidth(440)
+        self.setMinimumWidth(380)
         # What callers and colleagues typed is shown as typed, never as markup.
         for label in (
             self.title,

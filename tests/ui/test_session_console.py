@@ -30,13 +30,13 @@ from sync.engine import SyncEngine
 from tests.faultproxy import FaultProxy
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
 from tests.ui.keyboard import type_text
+from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.dialogs.session_dialogs import (
     CloseAnswer,
     CloseDialog,
     EvaluationDialog,
     ReassignDialog,
 )
-from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.main_window import MainWindow
 from ui.models.sessions import MySessionsModel
 from ui.worker import Workers

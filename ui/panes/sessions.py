@@ -19,7 +19,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -108,6 +108,9 @@ class SessionsPane(QWidget):
     """(waiting in my team's queue, my open sessions, closed by me today)."""
 
     QUEUE_WAITING, QUEUE_MINE, QUEUE_CLOSED, QUEUE_TEAM = range(4)
+    LEFT_MIN, VIEW_MIN, TOOLS_MIN = 392, 376, 316
+    """Minimum widths of the queues, the session and the tools: together they fit a
+    1280 px wide window beside the navigation."""
 
     def __init__(
         self,
@@ -280,7 +283,15 @@ class SessionsPane(QWidget):
         # while the pane is shown), whichever child had the focus before; Ctrl+F inside a
         # tool with a search of its own (the knowledge base) goes to that search.
 
+        # The three panels hold still: each has a fixed minimum width that its content
+        # fits in (long texts wrap or elide), so that no selection, no share link and no
+        # tool can push a panel wider; extra room goes by the stretch factors; the
+        # person's own division is kept per user.
+        left.setMinimumWidth(self.LEFT_MIN)
+        self.view.setMinimumWidth(self.VIEW_MIN)
+        self.tools.setMinimumWidth(self.TOOLS_MIN)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("consoleSplitter")
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.tools)
@@ -288,7 +299,9 @@ class SessionsPane(QWidget):
         self.splitter.setStretchFactor(1, 4)
         self.splitter.setStretchFactor(2, 3)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([430, 470, 350])
+        self.splitter.setSizes([400, 440, 340])
+        self._restore_splitter()
+        self.splitter.splitterMoved.connect(self._on_splitter_moved)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.splitter)
@@ -304,6 +317,19 @@ class SessionsPane(QWidget):
         self._set_focus_order()
         self._update_counts()
         self._update_actions()
+
+    # -- the panels' division, per user ------------------------------------------------------
+
+    def _splitter_key(self) -> str:
+        return f"console/{self.me.id}/splitter"
+
+    def _restore_splitter(self) -> None:
+        state = QSettings().value(self._splitter_key())
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.splitter.restoreState(state)
+
+    def _on_splitter_moved(self, _pos: int, _index: int) -> None:
+        QSettings().setValue(self._splitter_key(), self.splitter.saveState())
 
     # -- construction helpers ------------------------------------------------------------------
 

@@ -423,10 +423,17 @@ class TeamBoardPane(QWidget):
         self.figures_view.verticalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.charts)
+        # The table beside the charts: the whole height for its rows (ten and more at
+        # 1366×768, every indicator at 1920×1080), the charts two by two on the right.
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("figuresSplitter")
         split.addWidget(self.figures_view)
-        split.setSizes([400, 360])
+        split.addWidget(self.charts)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 6)
+        split.setChildrenCollapsible(False)
+        split.setSizes([500, 600])
+        self.figures_split = split
         layout = QVBoxLayout(page)
         layout.setContentsMargins(4, 6, 4, 4)
         layout.addLayout(controls)
