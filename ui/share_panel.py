@@ -63,7 +63,7 @@ POLL_MS = 3000
 QR_SCALE = 4
 """Pixels per module: a join URL's code (33 modules and the border) is 148 px, easy to
 scan from a screen and narrow enough to sit beside the link's state in the tools area."""
-CODE_STYLE = "font-size: 34px; font-weight: 700; letter-spacing: 3px; "
+CODE_STYLE = "font-size: 36px; font-weight: 700; letter-spacing: 2px; "
 PHRASE_STYLE = "font-size: 22px; font-weight: 600; "
 QR_BORDER = 2
 
