@@ -18,6 +18,27 @@ _installed: list[QTranslator] = []
 of a Python wrapper can take a translator away from the application."""
 
 
+QT_GAPS: dict[tuple[str, str], str] = {
+    ("QFileDialog", "&Look in:"): "查找范围(&L)：",
+    ("QFileDialog", "Files of &type:"): "文件类型(&T)：",
+}
+"""Texts Qt 6 added mnemonics to after its Chinese catalogue was last updated: the
+catalogue knows 「Look in:」 but not 「&Look in:」, so the file dialog said "Look in:"."""
+
+
+class _GapTranslator(QTranslator):
+    """Our Chinese for the few Qt texts that ``qtbase_zh_CN.qm`` lacks."""
+
+    def translate(  # type: ignore[override]
+        self, context: str, source: str, disambiguation: str | None = None, n: int = -1
+    ) -> str | None:
+        # None, not "": an empty string would be taken as the translation of everything.
+        return QT_GAPS.get((context, source))
+
+    def isEmpty(self) -> bool:
+        return False
+
+
 def install_qt_translations(app: QCoreApplication) -> bool:
     """Load Qt's Simplified Chinese catalogue (``qtbase_zh_CN.qm``) into ``app``.
 
@@ -36,4 +57,8 @@ def install_qt_translations(app: QCoreApplication) -> bool:
         return False
     app.installTranslator(translator)
     _installed.append(translator)
+    # Installed last, asked first; it answers only for its own few texts.
+    gaps = _GapTranslator(app)
+    app.installTranslator(gaps)
+    _installed.append(gaps)
     return True
