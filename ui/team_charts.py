@@ -95,9 +95,11 @@ class BarChart(QChartView):
         axis_x = QBarCategoryAxis()
         axis_x.append(list(categories) or [""])
         if len(categories) > 4:
-            # Five or six names (渠道, 好差评) side by side would be cut to 「12…」: slanted
-            # they stay whole in a chart a quarter of a 1366 px window wide.
-            axis_x.setLabelsAngle(-35)
+            # Five or six names (渠道, 好差评) in a chart a quarter of the window wide: a
+            # smaller face keeps more of them whole (the full name is in the table).
+            small = QFont(axis_x.labelsFont())
+            small.setPointSizeF(max(7.0, small.pointSizeF() - 1.5))
+            axis_x.setLabelsFont(small)
         chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)
         bars.attachAxis(axis_x)
         axis_y = QValueAxis()
