@@ -53,7 +53,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def make_application(argv: list[str]):  # type: ignore[no-untyped-def]
-    from PySide6.QtCore import QLibraryInfo, QLocale, QTranslator
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication
 
@@ -67,12 +66,9 @@ def make_application(argv: list[str]):  # type: ignore[no-untyped-def]
     font.setFamilies(["Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", font.family()])
     font.setPointSize(max(font.pointSize(), 10))
     app.setFont(font)
-    translator = QTranslator(app)
-    path = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
-    if translator.load(
-        QLocale(QLocale.Language.Chinese, QLocale.Country.China), "qtbase", "_", path
-    ):
-        app.installTranslator(translator)
+    from ui.i18n import install_qt_translations
+
+    install_qt_translations(app)
     return app
 
 

@@ -742,10 +742,10 @@ def indicators() -> list[Indicator]:
     rows += [Indicator(f"channel:{c.value}", f"渠道 · {c.label}", "count") for c in Channel]
     rows += [
         Indicator("fr_median", "首次响应 中位数", "seconds"),
-        Indicator("fr_p90", "首次响应 P90", "seconds"),
+        Indicator("fr_p90", "首次响应 90分位", "seconds"),
         Indicator("target_rate", "首响达标率", "rate"),
         Indicator("handling_median", "办理时长 中位数", "seconds"),
-        Indicator("handling_p90", "办理时长 P90", "seconds"),
+        Indicator("handling_p90", "办理时长 90分位", "seconds"),
         Indicator("closed", "已办结", "count"),
         Indicator("one_contact_rate", "一次办结率", "rate"),
         Indicator("esc_on_time", "转办按期答复", "count"),

@@ -9,16 +9,44 @@ percentages in XLSX, written as "87.5%" in CSV), so the files can be computed on
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from core.enums import EVALUATION_LABELS
-from core.figures import Indicator, TeamFigures, indicator_value, indicators
+from core.figures import Indicator, Period, TeamFigures, indicator_value, indicators, period_range
 
 RECTIFICATION_STATES = {"open": "待分派", "assigned": "整改中", "closed": "已办结"}
 
 SUMMARY_SHEET = "汇总"
 RECTIFICATION_SHEET = "差评整改"
+
+
+_UNSAFE_IN_NAMES = re.compile(r'[\\/:*?"<>|\s]+')
+
+
+def export_file_name(
+    period: Period | str, day: date, team_name: str = "", suffix: str = ".xlsx"
+) -> str:
+    """The suggested file name of an export, in words a person files by.
+
+    ``班组统计_综合咨询组_2026年11月.xlsx`` for a month, ``…_2026年第48周.xlsx`` for a week,
+    ``…_2026年11月27日.xlsx`` for a day; no internal ids or English period names.
+    Characters that Windows refuses in file names are dropped from the team's name.
+    """
+    period = Period(period)
+    start = period_range(period, day)[0].date()
+    if period is Period.DAY:
+        span = f"{start.year}年{start.month}月{start.day}日"
+    elif period is Period.WEEK:
+        year, week, _ = start.isocalendar()
+        span = f"{year}年第{week}周"
+    else:
+        span = f"{start.year}年{start.month}月"
+    team = _UNSAFE_IN_NAMES.sub("", team_name)
+    parts = ["班组统计", team, span] if team else ["班组统计", span]
+    return "_".join(parts) + suffix
 
 
 def _header_label(indicator: Indicator) -> str:

@@ -416,6 +416,7 @@ class SessionReveal(Payload):
 
     session_id: str = spec(SESSION_ID, "")
     field: str = spec(Choice("号码类型", values=REVEAL_FIELDS, default="all"), "all")
+    reason: str = spec(REASON, "")
 
 
 @_register

@@ -222,6 +222,35 @@ def check_reassign(
     return S.ASSIGNED
 
 
+REVEAL_REASON_MAX = 200
+"""Characters of the reason for a reveal (显示完整号码) kept in the audit log."""
+
+REVEAL_REASONS = ("核对来电人身份", "回拨来电人电话", "办理业务需填写完整号码")
+"""Reasons offered in the reveal dialog; the person may write their own."""
+
+
+def clean_reveal_reason(reason: str | None) -> str:
+    """The reason for a reveal as it is logged: one line, at most REVEAL_REASON_MAX characters."""
+    return " ".join((reason or "").split())[:REVEAL_REASON_MAX]
+
+
+def check_reveal_reason(reason: str | None) -> str:
+    """The reason a person gives before a caller's full number is shown.
+
+    The client asks for it; the server logs whatever arrives (a reveal that happened
+    is never refused after the fact, so its audit row is never lost).
+
+    Raises:
+        RuleViolation: ``reason_required`` when there is none, ``reason_too_long``.
+    """
+    text = " ".join((reason or "").split())
+    if not text:
+        raise RuleViolation("reason_required", "查看完整号码需要填写原因")
+    if len(text) > REVEAL_REASON_MAX:
+        raise RuleViolation("reason_too_long", f"原因过长（最多 {REVEAL_REASON_MAX} 字）")
+    return text
+
+
 def available_actions(session: SessionLike, actor: Actor) -> list[Action]:
     """The actions ``actor`` may take on ``session`` now, for enabling buttons."""
     result: list[Action] = []

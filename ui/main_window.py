@@ -32,6 +32,7 @@ from core.settings import ClientSettings
 from sync.account import Account
 from sync.connectivity import Connectivity, ConnState
 from ui.asking import ask_buttons
+from ui.focus import focus_into
 from ui.knowledge_backend import KnowledgeBackend
 from ui.live_events import LiveEvents
 from ui.notifier import Notifier
@@ -177,6 +178,8 @@ class MainWindow(QMainWindow):
             self._nav_items[page] = item
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
+        self.stack.currentChanged.connect(self._on_stack_current_changed)
+        self.nav.clicked.connect(self._on_nav_clicked)
         # Alt+1 … switch pages from the keyboard (the keys are in the items' tooltips).
         for row, (page, label, _widget) in enumerate(pages):
             go = QAction(label, self)
@@ -455,11 +458,30 @@ class MainWindow(QMainWindow):
             )
         )
 
+    def show_page(self, page: int) -> None:
+        """Bring a page (``PAGE_…``) to the front, the keyboard where a person types there."""
+        item = self._nav_items.get(page)
+        if item is not None:
+            self._go_to_page(self.nav.row(item))
+
     def _go_to_page(self, row: int) -> None:
         self.nav.setCurrentRow(row)
-        page = self.stack.currentWidget()
-        if page is not None:
-            page.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        focus_into(self.stack.currentWidget())
+
+    def _on_nav_clicked(self, _index: object) -> None:
+        focus_into(self.stack.currentWidget())
+
+    def _on_stack_current_changed(self, _index: int) -> None:
+        # The 会话 menu's shortcuts belong to the console: off while another page shows
+        # (greyed, not hidden: the menu bar keeps its height and the page does not jump).
+        self.sessions_pane.menu.menuAction().setEnabled(
+            self.stack.currentWidget() is self.sessions_pane
+        )
+        # Arrow keys in the navigation list keep the focus there; any other switch (a
+        # shortcut, a notification, code) hands the keyboard to the page, so that what is
+        # typed next is not lost on a hidden widget.
+        if not self.nav.hasFocus():
+            focus_into(self.stack.currentWidget())
 
     def _on_live_events_received(self, events: list) -> None:  # type: ignore[type-arg]
         """Tell the person what concerns them: a new session in their queue with a
@@ -494,7 +516,7 @@ class MainWindow(QMainWindow):
     def _on_notifier_activated(self) -> None:
         self.showNormal()
         self.activateWindow()
-        self._go_to_page(self.nav.row(self._nav_items[self.PAGE_SESSIONS]))
+        self.show_page(self.PAGE_SESSIONS)
 
     def _on_notifier_notified(self, title: str, text: str) -> None:
         self.notice_label.setText(f"{title}：{text}")

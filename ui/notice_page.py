@@ -126,7 +126,7 @@ def notice_html(notice: Notice, meta: NoticeMeta) -> str:
 {office}
 <p align="right">{when}</p>
 <p style="font-size:8pt; color:#757575">
-依据导办脚本 {e(notice.walkthrough_id)} 第 {notice.version} 版出具。</p>
+依据“{e(notice.matter_name)}”导办规程（第 {notice.version} 版）出具。</p>
 </body></html>
 """
 

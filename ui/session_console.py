@@ -33,7 +33,7 @@ from core.localstore.session_actions import (
     TransferRequest,
     TransitionRequest,
 )
-from core.session_rules import Action
+from core.session_rules import Action, RuleViolation, check_reveal_reason
 from sync.account import Account
 from sync.connectivity import ConnState
 from ui.operations import Op, Operations
@@ -244,10 +244,16 @@ class SessionConsole(QObject):
                 )
             )
 
-    async def reveal(self, session_id: str) -> None:
+    async def reveal(self, session_id: str, reason: str) -> None:
         """显示完整号码: asks the server (audited, the assignee only). The numbers are
         shown and kept in memory while the session is on screen, never in the cache;
-        without a link to the server they cannot be shown."""
+        without a link to the server they cannot be shown. ``reason`` (asked by the
+        pane) goes into the audit row."""
+        try:
+            reason = check_reveal_reason(reason)
+        except RuleViolation as exc:
+            self.pane.reveal_failed(exc.message)
+            return
         api = self.account.api
 
         def shown(answer: Any) -> None:
@@ -261,7 +267,11 @@ class SessionConsole(QObject):
 
         await self.ops.run(
             Op(
-                net=partial(api.post, f"/sessions/{session_id}/reveal", {"field": "all"}),
+                net=partial(
+                    api.post,
+                    f"/sessions/{session_id}/reveal",
+                    {"field": "all", "reason": reason},
+                ),
                 success=shown,
                 report=lambda text: self.pane.reveal_failed(
                     self.tr("无法显示完整号码：{0}").format(text)
@@ -288,6 +298,6 @@ class SessionConsole(QObject):
     async def _on_pane_note_requested(self, session_id: str, text: str) -> None:
         await self.add_note(session_id, text)
 
-    @asyncSlot(str)
-    async def _on_pane_reveal_requested(self, session_id: str) -> None:
-        await self.reveal(session_id)
+    @asyncSlot(str, str)
+    async def _on_pane_reveal_requested(self, session_id: str, reason: str) -> None:
+        await self.reveal(session_id, reason)

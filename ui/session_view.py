@@ -114,6 +114,8 @@ class SessionView(QWidget):
         self.id_number.setObjectName("callerIdNumber")
         self.reveal_button = QToolButton()
         self.reveal_button.setObjectName("revealButton")
+        self.mask_button = QToolButton()
+        self.mask_button.setObjectName("maskButton")
         self.channel = QLabel()
         self.service = QLabel()
         self.matter = QLabel()
@@ -144,6 +146,7 @@ class SessionView(QWidget):
         phone_layout.setContentsMargins(0, 0, 0, 0)
         phone_layout.addWidget(self.phone)
         phone_layout.addWidget(self.reveal_button)
+        phone_layout.addWidget(self.mask_button)
         phone_layout.addStretch(1)
         matter_row = QWidget()
         matter_layout = QHBoxLayout(matter_row)
@@ -241,7 +244,7 @@ class SessionView(QWidget):
         layout.addWidget(self.placeholder, 1)
         layout.addWidget(self.body, 1)
         self.body.hide()
-        self.setMinimumWidth(440)
+        self.setMinimumWidth(380)
         # What callers and colleagues typed is shown as typed, never as markup.
         for label in (
             self.title,
@@ -291,6 +294,14 @@ class SessionView(QWidget):
             button.setStyleSheet(link)
             # Shown only where it applies (a number to reveal, a matter with a guide).
             action.changed.connect(lambda b=button, a=action: b.setVisible(a.isEnabled()))
+
+    def set_mask_action(self, mask: QAction) -> None:
+        """隐藏号码 beside the revealed numbers (shown only while they are revealed)."""
+        self.mask_button.setDefaultAction(mask)
+        self.mask_button.setAutoRaise(True)
+        self.mask_button.setStyleSheet("QToolButton { color: #1565c0; }")
+        self.mask_button.setVisible(mask.isEnabled())
+        mask.changed.connect(lambda: self.mask_button.setVisible(mask.isEnabled()))
 
     # -- showing ---------------------------------------------------------------------------
 

@@ -63,7 +63,11 @@ log = logging.getLogger(__name__)
 
 KIND = "share_link"
 POLL_MS = 3000
-QR_SCALE = 5
+QR_SCALE = 4
+"""Pixels per module: a join URL's code (33 modules and the border) is 148 px, easy to
+scan from a screen and narrow enough to sit beside the link's state in the tools area."""
+CODE_STYLE = "font-size: 36px; font-weight: 700; letter-spacing: 2px; "
+PHRASE_STYLE = "font-size: 22px; font-weight: 600; "
 QR_BORDER = 2
 
 STATE_COLOURS = {
@@ -148,17 +152,19 @@ class SharePanel(QWidget):
         self.code_label = QLabel()
         self.code_label.setObjectName("shareCode")
         self.code_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.code_label.setStyleSheet(
-            "font-size: 40px; font-weight: 700; letter-spacing: 4px; color: #0d47a1;"
-        )
+        self.code_label.setStyleSheet(CODE_STYLE + "color: #0d47a1;")
         self.phrase_label = QLabel()
         self.phrase_label.setObjectName("sharePhrase")
-        self.phrase_label.setStyleSheet("font-size: 24px; font-weight: 600; color: #0d47a1;")
+        self.phrase_label.setStyleSheet(PHRASE_STYLE + "color: #0d47a1;")
+        self.phrase_label.setWordWrap(True)
+        # Long texts wrap inside the tools area instead of widening it (and the window).
         self.state_label = QLabel()
         self.state_label.setObjectName("shareState")
+        self.state_label.setWordWrap(True)
         self.countdown_label = QLabel()
         self.countdown_label.setObjectName("shareCountdown")
-        self.countdown_label.setStyleSheet("font-size: 15px;")
+        self.countdown_label.setStyleSheet("font-size: 14px;")
+        self.countdown_label.setWordWrap(True)
         self.helper_label = QLabel()
         self.helper_label.setWordWrap(True)
         self.helper_label.setStyleSheet("color: #616161;")
@@ -182,19 +188,22 @@ class SharePanel(QWidget):
         facts.addSpacing(4)
         facts.addWidget(phrase_caption)
         facts.addWidget(self.phrase_label)
-        facts.addSpacing(6)
-        state_row = QHBoxLayout()
-        state_row.addWidget(self.state_label)
-        state_row.addSpacing(12)
-        state_row.addWidget(self.countdown_label)
-        state_row.addStretch(1)
-        facts.addLayout(state_row)
-        facts.addWidget(self.helper_label)
-        facts.addStretch(1)
+        # The QR code beside the link's state: the card stays narrow (about 300 px).
+        state = QVBoxLayout()
+        state.setSpacing(4)
+        state.addWidget(self.state_label)
+        state.addWidget(self.countdown_label)
+        state.addWidget(self.helper_label)
+        state.addStretch(1)
+        scan_row = QHBoxLayout()
+        scan_row.setSpacing(12)
+        scan_row.addWidget(self.qr_label, 0, Qt.AlignmentFlag.AlignTop)
+        scan_row.addLayout(state, 1)
 
         self.link_edit = QLineEdit()
         self.link_edit.setObjectName("shareUrl")
         self.link_edit.setReadOnly(True)
+        self.link_edit.setMinimumWidth(120)
 
         self.copy_link_button = QPushButton(self.tr("复制链接"))
         self.copy_sms_button = QPushButton(self.tr("复制短信"))
@@ -202,8 +211,9 @@ class SharePanel(QWidget):
         self.revoke_button = QPushButton(self.tr("撤销"))
         self.revoke_button.setObjectName("shareRevoke")
         self.revoke_button.setStyleSheet("QPushButton:enabled { color: #b3261e; }")
-        buttons = QHBoxLayout()
-        buttons.setSpacing(8)
+        buttons = QGridLayout()
+        buttons.setHorizontalSpacing(8)
+        buttons.setVerticalSpacing(6)
         for button in (
             self.copy_link_button,
             self.copy_sms_button,
@@ -212,23 +222,24 @@ class SharePanel(QWidget):
         ):
             button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
             button.setMinimumHeight(30)
-            if button is self.revoke_button:
-                # Apart from the others, so that it is not pressed by mistake.
-                buttons.addStretch(1)
-            buttons.addWidget(button)
+        buttons.addWidget(self.copy_link_button, 0, 0)
+        buttons.addWidget(self.copy_sms_button, 0, 1)
+        buttons.addWidget(self.open_room_button, 1, 0)
+        # Apart from the others (its own corner), so that it is not pressed by mistake.
+        buttons.addWidget(self.revoke_button, 1, 2, Qt.AlignmentFlag.AlignRight)
+        buttons.setColumnStretch(2, 1)
 
         self.card = QFrame()
         self.card.setObjectName("shareCard")
         self.card.setFrameShape(QFrame.Shape.StyledPanel)
         self.card.setStyleSheet("QFrame#shareCard { background: #fafbfc; border-radius: 6px; }")
-        grid = QGridLayout(self.card)
-        grid.setContentsMargins(14, 12, 14, 12)
-        grid.setHorizontalSpacing(18)
-        grid.addLayout(facts, 0, 0)
-        grid.addWidget(self.qr_label, 0, 1, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.link_edit, 1, 0, 1, 2)
-        grid.addLayout(buttons, 2, 0, 1, 2)
-        grid.setColumnStretch(0, 1)
+        grid = QVBoxLayout(self.card)
+        grid.setContentsMargins(12, 10, 12, 10)
+        grid.setSpacing(8)
+        grid.addLayout(facts)
+        grid.addLayout(scan_row)
+        grid.addWidget(self.link_edit)
+        grid.addLayout(buttons)
 
         self.message = QLabel()
         self.message.setObjectName("shareMessage")
@@ -409,7 +420,7 @@ class SharePanel(QWidget):
         if live:
             remaining = (link.expires_at - self._now()).total_seconds()
             self.countdown_label.setText(
-                self.tr("剩余 {0}（{1} 到期）").format(
+                self.tr("剩余 {0}\n{1} 到期").format(
                     remaining_text(remaining), f"{link.expires_at:%H:%M}"
                 )
             )
@@ -420,12 +431,8 @@ class SharePanel(QWidget):
                 self.tr("已于 {0} 到期").format(f"{link.expires_at:%H:%M}")
             )
         dim = "" if live else "color: #9e9e9e;"
-        self.code_label.setStyleSheet(
-            "font-size: 40px; font-weight: 700; letter-spacing: 4px; " + (dim or "color: #0d47a1;")
-        )
-        self.phrase_label.setStyleSheet(
-            "font-size: 24px; font-weight: 600; " + (dim or "color: #0d47a1;")
-        )
+        self.code_label.setStyleSheet(CODE_STYLE + (dim or "color: #0d47a1;"))
+        self.phrase_label.setStyleSheet(PHRASE_STYLE + (dim or "color: #0d47a1;"))
         self.qr_label.setEnabled(live)
         self.qr_label.setVisible(live)
         for button in (self.copy_link_button, self.copy_sms_button):

@@ -3,6 +3,7 @@ the 好差评 distribution, and each agent's first-response times."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from PySide6.QtCharts import (
@@ -93,13 +94,23 @@ class BarChart(QChartView):
         chart.addSeries(bars)
         axis_x = QBarCategoryAxis()
         axis_x.append(list(categories) or [""])
+        if len(categories) > 4:
+            # Five or six names (渠道, 好差评) in a chart a quarter of the window wide: a
+            # smaller face keeps more of them whole (the full name is in the table).
+            small = QFont(axis_x.labelsFont())
+            small.setPointSizeF(max(7.0, small.pointSizeF() - 1.5))
+            axis_x.setLabelsFont(small)
         chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)
         bars.attachAxis(axis_x)
         axis_y = QValueAxis()
         top = max((v for values in self.values.values() for v in values), default=0.0)
-        axis_y.setRange(0, max(1.0, top * 1.15))
+        # Whole-number ticks (counts and seconds): an empty chart reads 0…5, not 0 0 0 0 1.
+        step = integer_step(max(1.0, top * 1.15))
+        axis_y.setRange(0, step * max(1, math.ceil(max(1.0, top * 1.15) / step)))
+        axis_y.setTickType(QValueAxis.TickType.TicksDynamic)
+        axis_y.setTickAnchor(0)
+        axis_y.setTickInterval(step)
         axis_y.setLabelFormat("%d")
-        axis_y.applyNiceNumbers()
         if axis_title:
             axis_y.setTitleText(axis_title)
         chart.addAxis(axis_y, Qt.AlignmentFlag.AlignLeft)
@@ -115,6 +126,16 @@ class BarChart(QChartView):
         self.setChart(chart)
         if old is not None:
             old.deleteLater()
+
+
+def integer_step(top: float, ticks: int = 5) -> int:
+    """A round whole step (1, 2, 5, 10, 20, 50 …) giving about ``ticks`` steps up to ``top``."""
+    raw = max(1.0, top / ticks)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= raw:
+            return int(factor * magnitude)
+    return int(10 * magnitude)
 
 
 class FiguresCharts(QWidget):
@@ -164,5 +185,5 @@ class FiguresCharts(QWidget):
         p90s = [round(a.figures.first_response.p90 or 0.0) for a in agents]
         self.response.show_data(
             [a.name for a in agents],
-            [(self.tr("中位数"), medians, BLUE), (self.tr("P90"), p90s, LIGHT_BLUE)],
+            [(self.tr("中位数"), medians, BLUE), (self.tr("90分位"), p90s, LIGHT_BLUE)],
         )

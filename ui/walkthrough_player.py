@@ -63,6 +63,7 @@ from core.walkthrough import (
 )
 from sync.client import UserInfo
 from ui.asking import ask_dialog, ask_save_file, mapped
+from ui.folders import NOTICE_PDF, remember_folder, start_folder
 from ui.notice_page import NoticeMeta, notice_html, pdf_printer, prepare_printer, print_notice
 from ui.operations import Op, Operations
 from ui.worker import Workers
@@ -120,7 +121,8 @@ def load_context(
         return PlayerContext(session_id, problem="本机没有这个会话的数据，请先同步")
     matter = store.matter(session.matter_code) if session.matter_code else None
     office = next((a.office for a in store.agents() if a.id == user_id), "")
-    matter_name = matter.name if matter else (session.matter_code or "")
+    # A code is no name: the notice falls back on the script's matter, never on a code.
+    matter_name = matter.name if matter else ""
     can_edit = session.assignee_id == user_id and session.state != SessionState.CLOSED
     reason = ""
     if session.assignee_id != user_id:
@@ -178,8 +180,11 @@ def load_context(
         default=info.version,
     )
     refs = sorted(cited | {ref.entry_id for step in wt.steps for ref in step.knowledge_refs})
+    # The notice names the matter of the script that runs (the session may have none).
+    script_matter = store.matter(wt.matter_code) if wt.matter_code else None
     return _replace(
         base,
+        matter_name=script_matter.name if script_matter else matter_name,
         run=run,
         run_info=info,
         walkthrough=wt,
@@ -577,13 +582,17 @@ class WalkthroughPlayer(QWidget):
             button.deleteLater()
         self.start_buttons = []
         if session.matter_code:
-            self.pick_title.setText(self.tr("导办：{0}").format(ctx.matter_name))
+            self.pick_title.setText(
+                self.tr("导办：{0}").format(ctx.matter_name or session.matter_code)
+            )
         else:
             self.pick_title.setText(self.tr("导办：本会话未指定事项"))
         usable = [c for c in ctx.choices if c.walkthrough is not None]
         if not usable:
             if session.matter_code:
-                hint = self.tr("事项“{0}”暂无导办脚本。").format(ctx.matter_name)
+                hint = self.tr("事项“{0}”暂无导办脚本。").format(
+                    ctx.matter_name or session.matter_code
+                )
             else:
                 hint = self.tr("本机还没有导办脚本，请稍候同步。")
             self.pick_hint.setText(hint)
@@ -919,9 +928,12 @@ class WalkthroughPlayer(QWidget):
             return
         session = self._ctx.session
         caller = (session.caller_name if session else "") or self.tr("办事群众")
-        suggested = str(
-            Path.home() / self.tr("一次性告知书-{0}-{1}.pdf").format(caller, date.today())
+        notice = self.notice()
+        matter = notice.matter_name if notice is not None else ""
+        name = "-".join(
+            p for p in (self.tr("一次性告知书"), matter, caller, str(date.today())) if p
         )
+        suggested = str(start_folder(NOTICE_PDF) / f"{name}.pdf")
         path = await type(self).ask_pdf_path(self, suggested)
         if path is None:
             return
@@ -933,6 +945,7 @@ class WalkthroughPlayer(QWidget):
         except OSError as exc:
             self._set_status(self.tr("导出失败：{0}").format(exc))
             return
+        remember_folder(NOTICE_PDF, path)
         self._set_status(self.tr("已导出：{0}").format(path), ok=True)
         self.notice_exported.emit(path)
 

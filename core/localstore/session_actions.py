@@ -43,6 +43,7 @@ from core.session_rules import (
     Actor,
     RuleViolation,
     check_reassign,
+    check_reveal_reason,
     check_transfer,
     transition_effect,
 )
@@ -524,11 +525,20 @@ class SessionActions:
         result.changes.touch("evaluation", session_id)
         return result
 
-    def reveal(self, session_id: str, field: str = "all") -> ActionResult:
-        """Log that the person looked at the caller's full numbers (queued like any action).
+    def reveal(self, session_id: str, field: str = "all", reason: str = "") -> ActionResult:
+        """Log that the person looked at the caller's full numbers, and why (queued like
+        any action; the reason goes into the server's audit row).
 
         The console no longer uses this: the full numbers are not in the cache, so it asks
-        the server (``POST /api/v1/sessions/{id}/reveal``), which logs the reveal itself."""
+        the server (``POST /api/v1/sessions/{id}/reveal``), which logs the reveal itself.
+
+        Raises:
+            ActionError: No reason given, or one too long.
+        """
+        try:
+            reason = check_reveal_reason(reason)
+        except RuleViolation as exc:
+            raise ActionError(exc.message) from None
         now = _now()
         with self.store.begin() as db:
             row, _session = self._load(db, session_id)
@@ -539,7 +549,9 @@ class SessionActions:
                 _entry(self.me, "revealed", now, field=field),
                 touched=None,
             )
-            mutation_id = _queue(db, SessionReveal(session_id=session_id, field=field))
+            mutation_id = _queue(
+                db, SessionReveal(session_id=session_id, field=field, reason=reason)
+            )
         return self._result(session_id, mutation_id)
 
     @staticmethod

@@ -60,7 +60,8 @@ class Notice:
         walkthrough_id: The script it came from.
         version: The script version.
         matter_code: The matter code.
-        matter_name: The matter's name (defaults to the script title).
+        matter_name: The matter's name (never the script's title: the caller asked
+            about 社会保障卡补换, not about 社会保障卡补换导办).
         caller_name: How to address the caller, if known.
         outcome: The end step's outcome, except that ``ready_to_submit`` becomes
             ``missing_materials`` while required materials are unticked; ``None``
@@ -147,7 +148,9 @@ def build_notice(
         wt: The script.
         state: The run state.
         caller_name: How to address the caller, e.g. 张女士.
-        matter_name: The matter's name; the script title when not given.
+        matter_name: The matter's name, as the matter catalogue has it; when not
+            given, the script title without its 「导办」 words
+            (:func:`matter_name_from_title`).
 
     Raises:
         WalkthroughError: The state does not fit the script.
@@ -181,7 +184,7 @@ def build_notice(
         walkthrough_id=wt.id,
         version=wt.version,
         matter_code=wt.matter_code,
-        matter_name=matter_name or wt.title,
+        matter_name=matter_name or matter_name_from_title(wt.title),
         caller_name=caller_name,
         outcome=outcome,
         have=tuple(have),
@@ -190,6 +193,25 @@ def build_notice(
         next_steps=next_steps,
         where_to_submit=where_to_submit,
     )
+
+
+_SCRIPT_WORDS: Final = ("（演示）", "(演示)", "导办脚本", "导办流程", "导办")
+
+
+def matter_name_from_title(title: str) -> str:
+    """The matter a script's title speaks of: 「社会保障卡补换导办」 → 「社会保障卡补换」.
+
+    Only for a matter the catalogue does not know; the catalogue's name comes first.
+    """
+    name = title.strip()
+    changed = True
+    while changed:
+        changed = False
+        for word in _SCRIPT_WORDS:
+            if name.endswith(word) and len(name) > len(word):
+                name = name[: -len(word)].rstrip()
+                changed = True
+    return name
 
 
 def _notice_item(item: ChecklistItem, values: Mapping[str, str]) -> NoticeItem:

@@ -38,6 +38,7 @@ from core.session_rules import (
     check_reassign,
     check_transfer,
     check_transition,
+    clean_reveal_reason,
     transition_effect,
 )
 from core.session_timeline import explain_refusal
@@ -510,7 +511,13 @@ def reveal(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     author = _author(db, user)
     now = datetime.now()
     offline_at = _offline_at(mutation, now)
+    # The numbers were already on the person's screen: a missing reason is logged as
+    # missing, never refused (a refusal would lose the audit row).
+    reason = clean_reveal_reason(p.get("reason"))
     add_event(db, session, "revealed", actor=author, at=now, field=field, offline_at=offline_at)
+    detail: dict[str, Any] = {"field": field, "offline_at": offline_at}
+    if not reason:
+        detail["reason_missing"] = True
     record_audit(
         db,
         at=now,
@@ -518,7 +525,8 @@ def reveal(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
         action="session.reveal",
         target_kind="session",
         target_id=session.id,
-        detail={"field": field, "offline_at": offline_at},
+        detail=detail,
+        reason=reason or None,
     )
     log_session(db, session, now=now)
     return Applied(records=[(K.SESSION, session.id)])

@@ -241,7 +241,7 @@ def test_export_to_xlsx_reads_back_with_numbers_and_formats(tmp_path: Path) -> N
     assert rows[header] == ["指标", "班组合计", "李晓雯", "王芳", "刘洋"]
     table = {r[0]: r[1:] for r in rows[header + 1 :]}
     assert table["会话总数"] == [9, 4, 3, 0]
-    assert table["办理时长 P90（秒）"] == [10790, 1800, 10790, None]
+    assert table["办理时长 90分位（秒）"] == [10790, 1800, 10790, None]
     assert table["首响达标率"] == [0.75, 0.75, 1, None]
     rate_row = next(r for r in sheet.iter_rows() if r[0].value == "首响达标率")
     assert rate_row[1].number_format == "0.0%"
@@ -249,3 +249,21 @@ def test_export_to_xlsx_reads_back_with_numbers_and_formats(tmp_path: Path) -> N
     assert rect[0][:3] == ["会话", "评价", "整改期限"]
     assert [r[3] for r in rect[1:]] == [-2, 4]
     assert [r[5] for r in rect[1:]] == ["李晓雯", "王芳"]
+
+
+def test_export_file_names_are_in_words() -> None:
+    from core.figures_export import export_file_name
+
+    assert export_file_name("month", date(2026, 11, 17)) == "班组统计_2026年11月.xlsx"
+    assert (
+        export_file_name("month", date(2026, 11, 17), "综合咨询组")
+        == "班组统计_综合咨询组_2026年11月.xlsx"
+    )
+    assert export_file_name("week", date(2026, 11, 27), "综合咨询组") == (
+        "班组统计_综合咨询组_2026年第48周.xlsx"
+    )
+    assert export_file_name("day", date(2026, 3, 2), suffix=".csv") == "班组统计_2026年3月2日.csv"
+    # Nothing Windows refuses in a file name, and no English period words.
+    name = export_file_name("day", date(2026, 3, 2), "综合/咨询:组")
+    assert name == "班组统计_综合咨询组_2026年3月2日.xlsx"
+    assert "month" not in export_file_name("month", date(2026, 1, 5))

@@ -552,3 +552,21 @@ def test_not_eligible_without_materials_skips_material_sections() -> None:
     assert "一、下一步\n1. 无需申领" in refused
     ready = build_notice(bare, answer(bare, start(bare), "other")).as_text()
     assert "一、您已备齐的材料\n无\n\n二、还需补充的材料\n无" in ready
+
+
+def test_the_notice_names_the_matter_not_the_script(wt: Walkthrough) -> None:
+    from dataclasses import replace
+
+    from core.walkthrough.notice import matter_name_from_title
+
+    assert matter_name_from_title("社会保障卡补换导办") == "社会保障卡补换"
+    assert matter_name_from_title("社会保障卡补换导办脚本（演示）") == "社会保障卡补换"
+    assert matter_name_from_title("导办") == "导办"
+    titled = replace(wt, title="居住证申领导办")
+    state = answer(wt, start(wt), "self")
+    text = build_notice(titled, state).as_text()
+    assert "关于您咨询的“居住证申领”" in text
+    assert "导办" not in text.split("\n")[1]
+    # The catalogue's name wins over anything read from the title.
+    named = build_notice(titled, state, matter_name="居住证申领（首次）").as_text()
+    assert "“居住证申领（首次）”" in named

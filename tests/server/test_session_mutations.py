@@ -396,15 +396,26 @@ def test_the_leads_reassign_route_runs_the_same_rules(live_server: LiveServer) -
 def test_revealing_a_callers_number_is_logged(live_server: LiveServer) -> None:
     agent = login(live_server, "agent")
     s = sid("S010")
-    answer = push(agent, "session", "reveal", s, session_id=s, field="all")
+    answer = push(agent, "session", "reveal", s, session_id=s, field="all", reason="回拨来电人电话")
     assert answer["status"] == "applied"
     timeline = answer["records"][0]["data"]["timeline"]
     assert timeline[-1]["kind"] == "revealed" and timeline[-1]["actor_name"] == "李晓雯"
     with live_server.db() as db:
         audit = db.scalar(select(m.AuditLog).where(m.AuditLog.action == "session.reveal"))
         assert audit is not None and audit.actor_id == agent.me().id and audit.target_id == s
+        assert audit.detail["reason"] == "回拨来电人电话"
         row = db.get(m.Session, s)
         assert row is not None and row.caller_phone not in str(audit.detail)
+    # A reveal that already happened is logged even without a reason (an old client's
+    # queued action), and the row says the reason is missing.
+    bare = push(agent, "session", "reveal", s, session_id=s, field="phone")
+    assert bare["status"] == "applied"
+    with live_server.db() as db:
+        rows = db.scalars(
+            select(m.AuditLog).where(m.AuditLog.action == "session.reveal").order_by(m.AuditLog.id)
+        ).all()
+        assert len(rows) == 2 and rows[1].detail.get("reason_missing") is True
+        assert "reason" not in rows[1].detail
     stranger = login(live_server, "chenjing")
     refused = push(stranger, "session", "reveal", s, session_id=s, field="phone")
     assert refused["status"] == "rejected" and "无权" in refused["reason"]

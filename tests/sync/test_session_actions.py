@@ -137,7 +137,9 @@ def test_offline_actions_are_replayed_in_order_after_reconnect(
             Action.ESCALATE, reason="需确认能否先提取", department="住房公积金管理中心"
         ),
     )
-    actions.reveal(active)
+    with pytest.raises(ActionError, match="需要填写原因"):
+        actions.reveal(active, reason="  ")
+    actions.reveal(active, reason="核对来电人身份")
     actions.transition(
         active, TransitionRequest(Action.CLOSE, outcome="resolved", close_summary="已答复")
     )
@@ -177,6 +179,8 @@ def test_offline_actions_are_replayed_in_order_after_reconnect(
         assert db.scalar(select(m.SessionNote.text).where(m.SessionNote.session_id == queued))
         closed = db.get(m.Session, active)
         assert closed.state == "closed"
+        audit = db.scalar(select(m.AuditLog).where(m.AuditLog.action == "session.reveal"))
+        assert audit is not None and audit.detail["reason"] == "核对来电人身份"
         assert [e.kind for e in closed.events][-4:] == [
             "revealed",
             "closed",

@@ -5,12 +5,31 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import qasync
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from ui.i18n import install_qt_translations
 from ui.worker import Workers
+
+
+@pytest.fixture(autouse=True)
+def _qt_settings(tmp_path: Path) -> Iterator[Path]:
+    """QSettings (window geometry, splitter state, export folders) under ``tmp_path``."""
+    folder = tmp_path / "qsettings"
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield folder
+
+
+@pytest.fixture
+def qapp(qapp: QApplication) -> QApplication:
+    """pytest-qt's application with Qt's own texts in Chinese, as ``main.py`` makes it."""
+    install_qt_translations(qapp)
+    return qapp
 
 
 @pytest.fixture

@@ -437,7 +437,7 @@ def test_figures_are_computed_shown_and_exported(
     book = load_workbook(tmp_path / "figures.xlsx")
     values = {r[0].value: [c.value for c in r[1:]] for r in book["汇总"].iter_rows() if r[0].value}
     assert values["会话总数"] == [9, 4, 3, 0]
-    assert values["首次响应 P90（秒）"] == [120, 120, 60, None]
+    assert values["首次响应 90分位（秒）"] == [120, 120, 60, None]
     with open(tmp_path / "figures.csv", encoding="utf-8-sig", newline="") as handle:
         rows = {r[0]: r[1:] for r in csv.reader(handle) if r}
     assert rows["班组统计"][0] == "综合咨询组"

@@ -268,9 +268,12 @@ class HitDelegate(QStyledItemDelegate):
 
     PADDING = 6
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, compact: bool = False) -> None:
         super().__init__(parent)
         self._heights: dict[str, int] = {}
+        self.compact = compact
+        """Beside a session: the title and one line of the snippet, no facts line, so
+        that six and more hits show in the narrow tools area at 1366×768."""
 
     def _document(self, option: QStyleOptionViewItem, index: Index) -> QTextDocument:
         expired = bool(index.data(KnowledgeResultsModel.ExpiredRole))
@@ -286,9 +289,10 @@ class HitDelegate(QStyledItemDelegate):
         doc = QTextDocument()
         doc.setDefaultFont(option.font)
         doc.setDocumentMargin(0)
+        facts = "" if self.compact else f"<div style='color:#757575'>{meta}</div>"
         doc.setHtml(
             f"<div style='color:{colour};font-weight:600'>{tag}{title}</div>"
-            f"<div style='color:#757575'>{meta}</div>"
+            f"{facts}"
             f"<div style='color:#424242'>{snippet}</div>"
         )
         doc.setTextWidth(max(80, option.rect.width() - 2 * self.PADDING))
@@ -340,7 +344,12 @@ class HitDelegate(QStyledItemDelegate):
             doc = QTextDocument()
             doc.setDefaultFont(option.font)
             doc.setDocumentMargin(0)
-            doc.setHtml("<div style='font-weight:600'>政</div><div>务</div><div>服<br>务</div>")
+            sample = (
+                "<div style='font-weight:600'>政</div><div>务</div>"
+                if self.compact
+                else "<div style='font-weight:600'>政</div><div>务</div><div>服<br>务</div>"
+            )
+            doc.setHtml(sample)
             height = int(doc.size().height()) + 2 * self.PADDING + 2
             self._heights[key] = height
         return QSize(option.rect.width(), height)
@@ -452,14 +461,23 @@ class KnowledgePane(QWidget):
         self.status.linkActivated.connect(self._on_status_link_activated)
         self.matter_filter.textChanged.connect(self.matter_proxy.set_text)
         self.matter_list.selectionModel().currentRowChanged.connect(self._on_matter_row_changed)
-        # Shortcuts work while the focus is inside this pane: a window may hold two.
-        for keys, slot in (
-            ("Ctrl+F", self._focus_search),
-            ("Ctrl+Shift+C", self._on_copy_clicked),
-        ):
+        # As a page of its own, the shortcuts work wherever the focus is while the page
+        # is shown (hidden pages' shortcuts are off). As a tool beside a session, Ctrl+F
+        # belongs to the console, which hands it on here (``focus_search``) when the
+        # focus is inside this pane; copying works while the focus is inside.
+        page_wide = Qt.ShortcutContext.WindowShortcut
+        inside = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        keys_here: list[tuple[str, object, Qt.ShortcutContext]] = [
+            ("Ctrl+Shift+C", self._on_copy_clicked, inside if compact else page_wide)
+        ]
+        if not compact:
+            keys_here.append(("Ctrl+F", self.focus_search, page_wide))
+        self.shortcuts: dict[str, QShortcut] = {}
+        for keys, slot, context in keys_here:
             shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
+            shortcut.setContext(context)
+            shortcut.activated.connect(slot)  # type: ignore[arg-type]
+            self.shortcuts[keys] = shortcut
         self._update_actions()
 
     # -- building ---------------------------------------------------------------------------
@@ -486,7 +504,7 @@ class KnowledgePane(QWidget):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
-            combo.setMinimumContentsLength(6)
+            combo.setMinimumContentsLength(4 if self.compact else 6)
         self._fill_filters(Facets())
         self.clear_filters_button = QPushButton(self.tr("清除筛选"))
         self.clear_filters_button.setFlat(True)
@@ -521,7 +539,7 @@ class KnowledgePane(QWidget):
         self.results = ResultsView()
         self.results.setObjectName("knowledgeResults")
         self.results.setModel(self.model)
-        self.results.setItemDelegate(HitDelegate(self.results))
+        self.results.setItemDelegate(HitDelegate(self.results, compact=self.compact))
         self.results.setMouseTracking(True)
         self.results.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
@@ -545,6 +563,16 @@ class KnowledgePane(QWidget):
         self.correction_button.setToolTip(self.tr("报告这条问答有误或已过时"))
         self.new_question_button = QPushButton(self.tr("新问题"))
         self.new_question_button.setToolTip(self.tr("报告知识库里没有的问题"))
+        if self.compact:
+            # The style's 80 px minimum per button would make four of them wider than the
+            # tools area; beside a session they may shrink to their words.
+            for button in (
+                self.copy_button,
+                self.insert_button,
+                self.correction_button,
+                self.new_question_button,
+            ):
+                button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 20)
         actions = QHBoxLayout()
         actions.setContentsMargins(0, 0, 0, 0)
         actions.addWidget(self.copy_button)
@@ -564,8 +592,12 @@ class KnowledgePane(QWidget):
         )
         self.splitter.addWidget(self.results)
         self.splitter.addWidget(entry_panel)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
+        # Beside a session the hits come first (six and more at 1366×768); the entry
+        # below gets the rest. As a page, the entry beside the list gets more.
+        self.splitter.setStretchFactor(0, 3 if self.compact else 2)
+        self.splitter.setStretchFactor(1, 2 if self.compact else 3)
+        if self.compact:
+            self.splitter.setSizes([330, 220])
         self.splitter.setChildrenCollapsible(False)
 
         layout = QVBoxLayout(tab)
@@ -788,10 +820,18 @@ class KnowledgePane(QWidget):
                 self.model.index(0), QItemSelectionModel.SelectionFlag.ClearAndSelect
             )
 
-    def _focus_search(self) -> None:
+    def focus_search(self) -> None:
+        """Ctrl+F: the search box, its text selected so that typing replaces it."""
         self.tabs.setCurrentIndex(self.TAB_SEARCH)
-        self.search.setFocus()
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
+
+    def take_focus(self) -> None:
+        """The pane came to the front: the search box (or the matter filter on 办事指南)."""
+        if self.tabs.currentIndex() == self.TAB_GUIDES:
+            self.matter_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        else:
+            self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # -- the entry -------------------------------------------------------------------------
 

@@ -20,10 +20,11 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -54,6 +55,7 @@ from core.session_rules import (
     Action,
     available_actions,
 )
+from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.dialogs.session_dialogs import (
     CallbackDialog,
     Choice,
@@ -65,6 +67,7 @@ from ui.dialogs.session_dialogs import (
     ReassignDialog,
     TransferDialog,
 )
+from ui.focus import focus_into, has_focus_inside
 from ui.models.sessions import (
     MySessionsModel,
     QueueProxy,
@@ -102,11 +105,15 @@ class SessionsPane(QWidget):
     """(session id, a request of :mod:`core.localstore.session_actions`)."""
     create_requested = Signal(object)
     note_requested = Signal(str, str)
-    reveal_requested = Signal(str)
+    reveal_requested = Signal(str, str)
+    """(session id, the reason the person gave for looking at the full numbers)."""
     counts_changed = Signal(int, int, int)
     """(waiting in my team's queue, my open sessions, closed by me today)."""
 
     QUEUE_WAITING, QUEUE_MINE, QUEUE_CLOSED, QUEUE_TEAM = range(4)
+    LEFT_MIN, VIEW_MIN, TOOLS_MIN = 392, 376, 316
+    """Minimum widths of the queues, the session and the tools: together they fit a
+    1280 px wide window beside the navigation."""
 
     def __init__(
         self,
@@ -120,6 +127,7 @@ class SessionsPane(QWidget):
         self.is_lead = self.me.role in (Role.LEAD.value, Role.ADMIN.value)
         self.context = ConsoleContext()
         self._current_id: str | None = None
+        self._asking_reveal = False
         self._sessions: dict[str, Session] = {}
 
         # -- models --------------------------------------------------------------------------------
@@ -274,14 +282,19 @@ class SessionsPane(QWidget):
         top.addWidget(self.service_filter)
         left_layout.addLayout(top)
         left_layout.addWidget(self.queues, 1)
-        # Ctrl+F filters sessions from the queues and the session at hand; inside a tool
-        # (the knowledge base) it belongs to the tool's own search.
-        self.removeAction(self.filter_action)
-        self.filter_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        left.addAction(self.filter_action)
-        self.view.addAction(self.filter_action)
+        # Every shortcut of the console is the pane's own (a window shortcut that is live
+        # while the pane is shown), whichever child had the focus before; Ctrl+F inside a
+        # tool with a search of its own (the knowledge base) goes to that search.
 
+        # The three panels hold still: each has a fixed minimum width that its content
+        # fits in (long texts wrap or elide), so that no selection, no share link and no
+        # tool can push a panel wider; extra room goes by the stretch factors; the
+        # person's own division is kept per user.
+        left.setMinimumWidth(self.LEFT_MIN)
+        self.view.setMinimumWidth(self.VIEW_MIN)
+        self.tools.setMinimumWidth(self.TOOLS_MIN)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("consoleSplitter")
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.tools)
@@ -289,7 +302,9 @@ class SessionsPane(QWidget):
         self.splitter.setStretchFactor(1, 4)
         self.splitter.setStretchFactor(2, 3)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([430, 470, 350])
+        self.splitter.setSizes([400, 440, 340])
+        self._restore_splitter()
+        self.splitter.splitterMoved.connect(self._on_splitter_moved)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.splitter)
@@ -305,6 +320,19 @@ class SessionsPane(QWidget):
         self._set_focus_order()
         self._update_counts()
         self._update_actions()
+
+    # -- the panels' division, per user ------------------------------------------------------
+
+    def _splitter_key(self) -> str:
+        return f"console/{self.me.id}/splitter"
+
+    def _restore_splitter(self) -> None:
+        state = QSettings().value(self._splitter_key())
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.splitter.restoreState(state)
+
+    def _on_splitter_moved(self, _pos: int, _index: int) -> None:
+        QSettings().setValue(self._splitter_key(), self.splitter.saveState())
 
     # -- construction helpers ------------------------------------------------------------------
 
@@ -386,6 +414,7 @@ class SessionsPane(QWidget):
         self.reveal_action = a(
             "reveal", self.tr("显示完整号码"), "Ctrl+Shift+R", self._on_reveal_triggered
         )
+        self.mask_action = a("mask", self.tr("隐藏号码"), "Ctrl+Shift+H", self._on_mask_triggered)
         self.guide_action = a("guide", self.tr("办事指南"), "Ctrl+G", self._on_guide_triggered)
         self.note_focus_action = a(
             "note", self.tr("写备注"), "Ctrl+M", lambda: self.view.note_edit.setFocus()
@@ -393,7 +422,7 @@ class SessionsPane(QWidget):
         self.add_note_action = a(
             "add_note", self.tr("添加备注"), "Ctrl+Return", self._on_add_note_triggered
         )
-        self.filter_action = a("filter", self.tr("筛选会话"), "Ctrl+F", self._focus_filter)
+        self.filter_action = a("filter", self.tr("筛选会话"), "Ctrl+F", self._on_filter_triggered)
         self.tools_action = a("tools", self.tr("工具区"), "Ctrl+K", self._focus_tools)
         self.queue_actions = [
             a("queue_waiting", self.tr("待接入队列"), "Ctrl+1", lambda: self.show_queue(0)),
@@ -422,6 +451,7 @@ class SessionsPane(QWidget):
             rows[1].append(self.reassign_action)
         self.view.set_actions(rows)
         self.view.set_tool_actions(self.reveal_action, self.guide_action)
+        self.view.set_mask_action(self.mask_action)
         self.view.note_button.setToolTip(self.add_note_action.toolTip())
 
         self.menu = QMenu(self.tr("会话(&S)"), self)
@@ -433,7 +463,13 @@ class SessionsPane(QWidget):
             [self.transfer_action, self.escalate_action, self.callback_action],
             [self.close_action, self.evaluate_action]
             + ([self.reassign_action] if self.is_lead else []),
-            [self.reveal_action, self.guide_action, self.note_focus_action, self.add_note_action],
+            [
+                self.reveal_action,
+                self.mask_action,
+                self.guide_action,
+                self.note_focus_action,
+                self.add_note_action,
+            ],
             [self.filter_action, self.tools_action, *self.queue_actions],
         ):
             for action in group:
@@ -669,14 +705,30 @@ class SessionsPane(QWidget):
             self.mine_view.setFirstColumnSpanned(row, QModelIndex(), True)
         self.mine_view.expandAll()
 
+    def _on_filter_triggered(self) -> None:
+        tool = self.tools.currentWidget()
+        search = getattr(tool, "focus_search", None)
+        focused = QApplication.focusWidget()
+        if tool is not None and callable(search) and has_focus_inside(tool, focused):
+            search()
+            return
+        self._focus_filter()
+
     def _focus_filter(self) -> None:
         self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.filter_edit.selectAll()
 
     def _focus_tools(self) -> None:
-        widget = self.tools.currentWidget()
-        if widget is not None:
-            widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        focus_into(self.tools.currentWidget())
+
+    def take_focus(self) -> None:
+        """The console came to the front: the current queue (its row selected), or the
+        filter when the queue is empty."""
+        view = self.queues.currentWidget()
+        if isinstance(view, QAbstractItemView) and self._first_session_index(view).isValid():
+            self.show_queue(self.queues.currentIndex())
+        else:
+            self._focus_filter()
 
     # -- counts and actions --------------------------------------------------------------------
 
@@ -727,7 +779,10 @@ class SessionsPane(QWidget):
         has_numbers = s is not None and bool(s.caller_phone or s.caller_id_number)
         # Only the assignee may see the full numbers (the server checks it too).
         mine = s is not None and s.assignee_id == self.me.id
-        self.reveal_action.setEnabled(has_numbers and mine and not self.view.revealed)
+        self.reveal_action.setEnabled(
+            has_numbers and mine and not self.view.revealed and not self._asking_reveal
+        )
+        self.mask_action.setEnabled(has_numbers and self.view.revealed)
         self.guide_action.setEnabled(s is not None and bool(s.matter_code))
         # A closed session takes no new notes (core.session_rules.check_note).
         open_session = s is not None and S(s.state) is not S.CLOSED
@@ -883,10 +938,27 @@ class SessionsPane(QWidget):
         """Asks the console for the full numbers (an audited call to the server); they
         are shown by :meth:`show_revealed` when the answer comes."""
         s = self._session_or_none()
-        if s is None:
+        if s is None or self.view.revealed or self._asking_reveal:
             return
-        self.reveal_action.setEnabled(False)
-        self.reveal_requested.emit(s.id)
+        self._asking_reveal = True  # one question at a time
+        self._update_actions()
+        spawn(self._reveal(s.id, s.caller_name or ""))
+
+    async def _reveal(self, session_id: str, caller: str) -> None:
+        """Ask why, then show the numbers (and have the reveal logged with its reason)."""
+        try:
+            reason = await RevealReasonDialog.ask(self, caller)
+        finally:
+            self._asking_reveal = False
+            self._update_actions()
+        if reason is None or self._current_id != session_id:
+            return  # cancelled, or the person moved on to another session meanwhile
+        self.reveal_action.setEnabled(False)  # until the server answers
+        self.reveal_requested.emit(session_id, reason)
+
+    def _on_mask_triggered(self) -> None:
+        self.view.set_revealed(False)
+        self._update_actions()
 
     def show_revealed(self, session_id: str, phone: str, id_number: str) -> None:
         self.view.show_revealed(session_id, phone, id_number)

@@ -33,11 +33,10 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -59,12 +58,12 @@ from core.board import Board, BoardSession, spread_plan, unaccepted_reassignment
 from core.calendar import WorkCalendar
 from core.enums import Presence, Role
 from core.figures import Period, TeamFigures
-from core.figures_export import write_csv, write_xlsx
+from core.figures_export import export_file_name, write_csv, write_xlsx
 from core.localstore.changes import Changes
 from core.localstore.session_actions import ActionResult, Me, ReassignRequest, SessionActions
 from core.localstore.team_actions import TeamActions
 from core.rectifications import Rectification
-from core.settings import ClientSettings, data_dir
+from core.settings import ClientSettings
 from sync.account import Account
 from sync.errors import BadResponse, Forbidden, SyncError
 from ui.dialogs.session_dialogs import Choice, ReassignDialog
@@ -75,6 +74,7 @@ from ui.dialogs.team_dialogs import (
     ReassignReasonDialog,
     RectificationDialog,
 )
+from ui.folders import FIGURES_EXPORT, remember_folder, start_folder
 from ui.models.team_board import AgentBoardModel, BoardSessionModel
 from ui.models.team_figures import FiguresTableModel, RectificationModel
 from ui.operations import Op, Operations
@@ -197,6 +197,13 @@ class TeamBoardPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.tabs)
+        # Ctrl+1…3 for the tabs, live while the page is shown, wherever the focus is.
+        self.tab_shortcuts: list[QShortcut] = []
+        for tab in range(self.tabs.count()):
+            shortcut = QShortcut(QKeySequence(f"Ctrl+{tab + 1}"), self)
+            shortcut.activated.connect(lambda t=tab: self._on_tab_shortcut(t))
+            self.tab_shortcuts.append(shortcut)
+            self.tabs.setTabToolTip(tab, f"{self.tabs.tabText(tab)}（Ctrl+{tab + 1}）")
 
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
@@ -213,6 +220,22 @@ class TeamBoardPane(QWidget):
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self._on_message_timer_timeout)
+
+    def take_focus(self) -> None:
+        """The page came to the front: the agents (看板), the figures (统计), or the list
+        of rectifications (差评整改)."""
+        tab = self.tabs.currentIndex()
+        if tab == self.TAB_FIGURES:
+            target = self.figures_view if self.figures is not None else self.compute_button
+        elif tab == self.TAB_RECTIFICATIONS:
+            target = self.rect_view
+        else:
+            target = self.agents_view
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _on_tab_shortcut(self, tab: int) -> None:
+        self.tabs.setCurrentIndex(tab)
+        self.take_focus()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -409,10 +432,17 @@ class TeamBoardPane(QWidget):
         self.figures_view.verticalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.charts)
+        # The table beside the charts: the whole height for its rows (ten and more at
+        # 1366×768, every indicator at 1920×1080), the charts two by two on the right.
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("figuresSplitter")
         split.addWidget(self.figures_view)
-        split.setSizes([400, 360])
+        split.addWidget(self.charts)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 6)
+        split.setChildrenCollapsible(False)
+        split.setSizes([500, 600])
+        self.figures_split = split
         layout = QVBoxLayout(page)
         layout.setContentsMargins(4, 6, 4, 4)
         layout.addLayout(controls)
@@ -964,14 +994,14 @@ class TeamBoardPane(QWidget):
         figures = self.figures
         if figures is None:
             return
-        team = self.team_name or self.me.team_id
-        name = f"班组统计_{team}_{figures.period.value}_{figures.day}.xlsx"
-        path = await ExportDialog.ask(self, self._export_dir() / name)
+        name = export_file_name(figures.period, figures.day, self.team_name)
+        path = await ExportDialog.ask(self, start_folder(FIGURES_EXPORT) / name)
         if path is None:
             return
         writer = write_csv if path.suffix.lower() == ".csv" else write_xlsx
 
         def exported(_none: None) -> None:
+            remember_folder(FIGURES_EXPORT, path)
             self.figures_error.hide()
             self.figures_label.setText(self.tr("已导出到 {0}").format(path))
 
@@ -989,11 +1019,6 @@ class TeamBoardPane(QWidget):
                 trigger=self.export_button,
             )
         )
-
-    @staticmethod
-    def _export_dir() -> Path:
-        documents = Path.home() / "Documents"
-        return documents if documents.is_dir() else data_dir()
 
     # -- rectifications ---------------------------------------------------------------------
 

@@ -258,6 +258,12 @@ class WalkthroughsPane(QWidget):
         layout.addWidget(splitter, 1)
         self._selected_key: str | None = None
 
+    def take_focus(self) -> None:
+        """The page came to the front: the list of scripts, a row selected."""
+        self.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        if not self.table.currentIndex().isValid() and self.model.rowCount():
+            self.table.setCurrentIndex(self.model.index(0, 0))
+
     # -- dialogs --------------------------------------------------------------------------
 
     @classmethod
