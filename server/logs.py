@@ -73,8 +73,9 @@ class MaskingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
+            # Formatters print ``exc_text`` when it is set, so the masked text is what
+            # every handler shows; ``exc_info`` stays for handlers that look at it.
             record.exc_text = mask_secrets(record.exc_text)
-            record.exc_info = None  # formatted (and masked) once, above
         if record.stack_info:
             record.stack_info = mask_secrets(record.stack_info)
         for name in _FIELDS:
