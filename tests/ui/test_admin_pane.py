@@ -37,7 +37,6 @@ async def signed_in(workers: Workers, url: str, username: str) -> Account:
     result = await workers.on_net(api.login, username, DEMO_PASSWORD)
     cache, store, notices = await workers.on_db(open_account_cache, url, result.user, DEMO_PASSWORD)
     account = Account(url, result.user, api, cache, store, offline=False, notices=notices)
-    account.password_for_renewal = DEMO_PASSWORD
     return account
 
 

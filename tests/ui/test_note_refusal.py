@@ -60,7 +60,15 @@ def test_a_note_with_a_control_character_is_refused_before_it_is_queued(
         if SHOTS:
             window.grab().save(str(Path(SHOTS) / "note_closed.png"))
         assert pane.select_session(s)
-        await wait_until(pane.view.note_button.isEnabled, 10, "on again for an open one")
+        await wait_until(
+            lambda: (
+                pane.view.detail is not None
+                and pane.view.detail.session.id == s
+                and pane.view.note_button.isEnabled()
+            ),
+            10,
+            "on again for an open one",
+        )
         assert pane.view.note_edit.isEnabled() and not pane.view.note_edit.isReadOnly()
         if SHOTS:
             window.grab().save(str(Path(SHOTS) / "note_refused.png"))

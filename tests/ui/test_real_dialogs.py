@@ -96,7 +96,7 @@ def sign_in(url: str, username: str, home: Path) -> Account:
         url, result.user, DEMO_PASSWORD, home / f"{username}.sqlite3"
     )
     return Account(
-        url, result.user, api, cache, store, notices=notices, password_for_renewal=DEMO_PASSWORD
+        url, result.user, api, cache, store, notices=notices
     )
 
 

@@ -228,7 +228,7 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
             assert evaluation.score == 2 and evaluation.comment == "排队等了很久"
             audit = db.scalar(select(m.AuditLog).where(m.AuditLog.action == "session.reveal"))
             assert audit is not None and audit.target_id == waiting
-            assert audit.detail["reason"] == "回拨来电人电话"
+            assert audit.reason == "回拨来电人电话"
             kinds = [e.kind for e in db.get(m.Session, waiting).events]
         assert kinds == [
             "created",
