@@ -107,7 +107,8 @@ def clean_entry(raw: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]
 
     def text(name: str, limit: int, *, required: bool = False, default: str = "") -> None:
         value = raw.get(name)
-        value = default if value is None else str(value).strip()
+        value = "" if value is None else str(value).strip()
+        value = value or default
         if "\x00" in value:
             problems.append(FieldProblem(name, f"{FIELD_LABELS[name]}含有不允许的控制字符"))
             value = value.replace("\x00", "")
@@ -134,6 +135,8 @@ def clean_entry(raw: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]
     text("region", 64)
     text("department", SHORT_MAX)
     text("service_type", 16, default="consult")
+    by_label = {t.label: t.value for t in ServiceType}
+    out["service_type"] = by_label.get(out["service_type"], out["service_type"])
     if out["service_type"] not in SERVICE_TYPES:
         problems.append(FieldProblem("service_type", f"服务类型应为{'、'.join(SERVICE_TYPES)}之一"))
     text("source", SOURCE_MAX)
