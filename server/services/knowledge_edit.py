@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from core.knowledge_io import ImportPlan, RowProblem, plan_import
 from core.knowledge_rules import EDITABLE, clean_entry, title_key
+from core.protocol import RecordKind
 from server import models as m
 from server.audit import record_audit
 from server.auth import CurrentUser
@@ -864,9 +865,9 @@ def _feedback_visible(row: m.KnowledgeFeedback, user: CurrentUser) -> bool:
 def register() -> None:
     from server.services.pull import EXTRA_LOADERS, EXTRA_VISIBILITY
 
-    EXTRA_LOADERS["synonyms"] = (_load_synonyms, _serialize_synonyms)
-    EXTRA_LOADERS["knowledge_feedback"] = (_load_feedback, _serialize_feedback)
-    EXTRA_VISIBILITY["knowledge_feedback"] = _feedback_visible
+    EXTRA_LOADERS[RecordKind.SYNONYMS] = (_load_synonyms, _serialize_synonyms)
+    EXTRA_LOADERS[RecordKind.KNOWLEDGE_FEEDBACK] = (_load_feedback, _serialize_feedback)
+    EXTRA_VISIBILITY[RecordKind.KNOWLEDGE_FEEDBACK] = _feedback_visible
 
 
 register()
