@@ -20,8 +20,8 @@ from core.knowledge_rules import EDITABLE, FIELD_LABELS, FieldProblem, clean_ent
 
 FORMATS = ("xlsx", "csv", "jsonl")
 ID_COLUMN = ("id", "编号")
-_BY_HEADER = {label: name for name, label in FIELD_LABELS.items()} | {n: n for n in EDITABLE}
-_BY_HEADER |= {h: "id" for h in ID_COLUMN}
+_BY_HEADER: dict[str, str] = {label: name for name, label in FIELD_LABELS.items()}
+_BY_HEADER |= {n: n for n in EDITABLE} | {h: "id" for h in ID_COLUMN}
 MAX_ROWS = 50_000
 
 
@@ -149,7 +149,7 @@ def _jsonl_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
             raise ImportFileError(f"第 {number} 行不是有效的 JSON") from exc
         if not isinstance(value, dict):
             raise ImportFileError(f"第 {number} 行应为一个 JSON 对象")
-        out.append((number, {_BY_HEADER.get(k, k): v for k, v in value.items()}))
+        out.append((number, {_BY_HEADER.get(str(k), str(k)): v for k, v in value.items()}))
     return out
 
 

@@ -162,7 +162,8 @@ def clean_entry(raw: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]
                 )
             )
             days[name] = None
-        out[name] = days[name].isoformat() if days[name] else None
+        day = days[name]
+        out[name] = day.isoformat() if day else None
     start, end = days["effective_date"], days["expiry_date"]
     if start and end and end < start:
         problems.append(FieldProblem("expiry_date", "失效日期早于生效日期"))

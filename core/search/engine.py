@@ -46,6 +46,8 @@ from core.search.text import (
 )
 
 TITLE_WEIGHTS = (10.0, 5.0, 4.0, 0.0)
+SENTENCE_CAP = 200
+"""Entries a typed sentence ranks by how much of it they match (titles first)."""
 """bm25 weights of the title index columns: title, keywords+category, initials, facets."""
 
 # Words that make a typed question a sentence; a long term is split at them when
@@ -453,22 +455,37 @@ class KnowledgeSearch:
                     pieces.append(part)
         pieces = list(dict.fromkeys(pieces))
         for group in self._synonyms(conn):
-            for term in group:
-                if any(term == p or (len(term) == 2 and term in p) for p in pieces):
+            for word in group:
+                if any(word == p or (len(word) == 2 and word in p) for p in pieces):
                     pieces += [g for g in group if len(g) == 2 and g not in pieces]
         useful = [p for p in pieces if self._count(conn, BODY_FTS, f'"{p}"', cap=1)]
         if not useful:
             return ()
         facets = filters.tokens()
-        expr = " OR ".join(f'"{p}"' for p in useful)
-        if facets:
-            expr = f"({expr}) AND " + " AND ".join(f'"{t}"' for t in facets)
-        rows = self._ranked(
-            conn,
-            f"SELECT rowid, bm25({BODY_FTS}) FROM {BODY_FTS} WHERE {BODY_FTS} MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            expr,
-        )
+        facet_expr = "".join(f' AND facets : "{t}"' for t in facets)
+        # Titles and keywords first (a small index, ranked cheaply); the whole text only
+        # when no title has any of the pieces.
+        expr = "{title keywords} : (" + " OR ".join(f'"{p}"' for p in useful) + ")" + facet_expr
+        weights = ", ".join(map(str, TITLE_WEIGHTS))
+        rows = [
+            (int(r), float(sc))
+            for r, sc in conn.execute(
+                f"SELECT rowid, bm25({TITLE_FTS}, {weights}) FROM {TITLE_FTS} "
+                f"WHERE {TITLE_FTS} MATCH ? ORDER BY rank LIMIT ?",
+                (expr, SENTENCE_CAP),
+            )
+        ]
+        if not rows:
+            body = "(" + " OR ".join(f'"{p}"' for p in useful) + ")"
+            body += "".join(f' AND "{t}"' for t in facets)
+            rows = [
+                (int(r), float(sc))
+                for r, sc in conn.execute(
+                    f"SELECT rowid, bm25({BODY_FTS}) FROM {BODY_FTS} WHERE {BODY_FTS} MATCH ? "
+                    "ORDER BY rowid DESC LIMIT ?",
+                    (body, SENTENCE_CAP),
+                )
+            ]
         known = {h.entry.id for h in hits}
         entries = self._fetch(conn, [r for r, _ in rows])
         need = max(2, (len(useful) + 1) // 2) if len(useful) > 2 else 1
