@@ -38,6 +38,15 @@ Db = Annotated[DbSession, Depends(get_db)]
 Keeper = Annotated[CurrentUser, Depends(keeper)]
 EntryId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x20\x7f/]+$")]
 IMPORT_MAX_BYTES = 16 * 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FILE_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
+            "text/csv": {"schema": {"type": "string"}},
+        }
+    }
+}
 
 
 class EntryFields(BaseModel):
@@ -309,16 +318,12 @@ def expired(user: Keeper, db: Db) -> list[dict[str, Any]]:
     return ke.expiring(db, days=None)
 
 
-@router.get("/knowledge/import-template")
+@router.get("/knowledge/import-template", response_class=Response, responses=FILE_ANSWER)
 def import_template(
     user: Keeper, fmt: Annotated[Literal["xlsx", "csv"], Query(alias="format")] = "xlsx"
 ) -> Response:
     """The import template: one header row (标题* …) and an example row."""
-    media = (
-        "text/csv; charset=utf-8"
-        if fmt == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
+    media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX
     return Response(
         knowledge_io.template(fmt),
         media_type=media,
@@ -365,7 +370,7 @@ async def import_entries(
     return out
 
 
-@router.get("/knowledge/export")
+@router.get("/knowledge/export", response_class=Response, responses=FILE_ANSWER)
 def export_entries(
     request: Request,
     user: Keeper,
@@ -393,8 +398,7 @@ def export_entries(
     if fmt == "csv":
         body, media = knowledge_io.csv_bytes(header, rows), "text/csv; charset=utf-8"
     else:
-        body = knowledge_io.xlsx_bytes(header, rows)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        body, media = knowledge_io.xlsx_bytes(header, rows), XLSX
     return Response(
         body,
         media_type=media,
