@@ -398,3 +398,41 @@ def test_expiry_lists_for_editors(live_server: LiveServer, days: int) -> None:
         )
     assert len(expired.json()) == past
     assert Http(live_server, "agent").get("/knowledge/expired").status_code == 403
+
+
+def test_walkthroughs_citing_a_changed_or_retired_entry_are_flagged(
+    live_server: LiveServer,
+) -> None:
+    with live_server.db() as db:
+        rows = db.scalars(
+            select(m.Walkthrough).where(m.Walkthrough.source.contains("kb-ga-009"))
+        ).all()
+        assert rows and not any(r.needs_review for r in rows)
+    add_editor(live_server, "editor2")
+    ed, ed2 = Http(live_server, "editor"), Http(live_server, "editor2")
+    base = ed.get("/knowledge/kb-ga-009/history").json()[0]["version"]
+    full = ed.get(f"/knowledge/kb-ga-009/history/{base}").json()["data"]
+    saved = ed.put("/knowledge/kb-ga-009", json=full | {"answer": "新答复", "base_version": base})
+    assert saved.status_code == 200, saved.text
+    ed.post("/knowledge/kb-ga-009/submit")
+    with live_server.db() as db:  # a draft changes nothing yet
+        drafted = db.scalars(
+            select(m.Walkthrough).where(m.Walkthrough.source.contains("kb-ga-009"))
+        ).all()
+        assert drafted and not any(r.needs_review for r in drafted)
+    assert ed2.post("/knowledge/kb-ga-009/approve").status_code == 200
+    with live_server.db() as db:
+        cited = db.scalars(
+            select(m.Walkthrough).where(m.Walkthrough.source.contains("kb-ga-009"))
+        ).all()
+        assert all(r.needs_review and f"第 {base + 1} 版" in r.review_note for r in cited)
+        other = db.scalars(
+            select(m.Walkthrough).where(m.Walkthrough.source.contains("kb-yb-005"))
+        ).all()
+        assert other
+    assert ed.post("/knowledge/kb-yb-005/retire", json={"reason": "合并"}).status_code == 200
+    with live_server.db() as db:
+        gone = db.scalars(
+            select(m.Walkthrough).where(m.Walkthrough.source.contains("kb-yb-005"))
+        ).all()
+        assert all(r.needs_review and "删除" in r.review_note for r in gone)
