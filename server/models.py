@@ -237,7 +237,10 @@ class KnowledgeDraft(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     entry_id: Mapped[str] = mapped_column(String(64), index=True)
-    open_entry_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    open_entry_id: Mapped[str | None] = mapped_column(String(96), unique=True)
+    record_kind: Mapped[str] = mapped_column(String(24), default="knowledge_entry")
+    """``knowledge_entry``, or ``matter_guide`` (then ``open_entry_id`` is
+    ``matter_guide:<code>`` and the history rows use that key too)."""
     base_version: Mapped[int] = mapped_column(Integer, default=0)
     """The published version it edits (0: a new entry)."""
     rev: Mapped[int] = mapped_column(Integer, default=1)
@@ -266,7 +269,7 @@ class KnowledgeVersion(Base):
     __table_args__ = (UniqueConstraint("entry_id", "version", name="uq_knowledge_versions"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    entry_id: Mapped[str] = mapped_column(String(96), index=True)
     version: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16), default="publish")
     """``publish`` or ``retire``."""

@@ -95,6 +95,7 @@ class RetireIn(ReasonIn):
 class DraftOut(BaseModel):
     id: str
     entry_id: str
+    record_kind: str
     state: str
     state_label: str
     base_version: int
@@ -125,6 +126,45 @@ class VersionOut(BaseModel):
 
 class VersionFullOut(VersionOut):
     data: dict[str, Any]
+
+
+Line = Annotated[str, Field(max_length=2000)]
+
+
+class MatterFields(BaseModel):
+    """The fields of a matter guide (办事指南), as ``core.entities.MatterGuide``."""
+
+    name: str = Field(min_length=1, max_length=128)
+    department: str = Field("", max_length=128)
+    summary: str = Field("", max_length=4000)
+    service_types: list[Annotated[str, Field(max_length=16)]] = Field([], max_length=3)
+    conditions: list[Line] = Field([], max_length=100)
+    materials: list[dict[str, Any]] = Field([], max_length=100)
+    steps: list[Line] = Field([], max_length=100)
+    time_limit_days: int = Field(0, ge=0, le=3660)
+    time_limit_text: str = Field("", max_length=256)
+    fee: str = Field("", max_length=256)
+    legal_basis: list[Line] = Field([], max_length=100)
+    place: str = Field("", max_length=500)
+    online_entry: str = Field("", max_length=500)
+    contact: str = Field("", max_length=256)
+    hours: str = Field("", max_length=256)
+    reason: str = Field("", max_length=500)
+
+
+class NewMatterIn(MatterFields):
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+class MatterEditIn(MatterFields):
+    base_version: int = Field(ge=0, le=2**31 - 1)
+    draft_rev: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+class MatterPublishedOut(BaseModel):
+    code: str
+    version: int
+    name: str
 
 
 class PublishedOut(BaseModel):
@@ -468,3 +508,87 @@ def put_synonyms(body: SynonymsIn, request: Request, user: Keeper, db: Db) -> Sy
     groups = ke.replace_synonyms(db, user, body.groups, source_ip=client_ip(request))
     db.commit()
     return SynonymsOut(groups=groups)
+
+
+# -- matter guides (办事指南): the same flow, keyed by the matter's code ------------------------
+
+
+def _matter_fields(body: MatterFields) -> dict[str, Any]:
+    return body.model_dump(exclude={"reason", "base_version", "draft_rev", "code"})
+
+
+@router.post("/matters", status_code=201, response_model=DraftOut)
+def create_matter(body: NewMatterIn, request: Request, user: Keeper, db: Db) -> DraftOut:
+    """A new matter guide, saved as a draft."""
+    draft = ke.save_matter_draft(
+        db,
+        user,
+        body.code,
+        _matter_fields(body),
+        base_version=0,
+        reason=body.reason,
+        source_ip=client_ip(request),
+    )
+    db.commit()
+    return _draft(db, draft)
+
+
+@router.put("/matters/{code}", response_model=DraftOut)
+def edit_matter(
+    code: EntryId, body: MatterEditIn, request: Request, user: Keeper, db: Db
+) -> DraftOut:
+    """Save an edit of a matter guide as its draft (``base_version`` as for entries)."""
+    draft = ke.save_matter_draft(
+        db,
+        user,
+        code,
+        _matter_fields(body),
+        base_version=body.base_version,
+        draft_rev=body.draft_rev,
+        reason=body.reason,
+        source_ip=client_ip(request),
+    )
+    db.commit()
+    return _draft(db, draft)
+
+
+@router.post("/matters/{code}/submit", response_model=DraftOut)
+def submit_matter(code: EntryId, request: Request, user: Keeper, db: Db) -> DraftOut:
+    draft = ke.submit(db, user, ke.matter_key(code), source_ip=client_ip(request))
+    db.commit()
+    return _draft(db, draft)
+
+
+@router.post("/matters/{code}/approve", response_model=MatterPublishedOut)
+def approve_matter(
+    code: EntryId,
+    request: Request,
+    user: Keeper,
+    db: Db,
+    settings: Annotated[ServerSettings, Depends(get_settings)],
+) -> MatterPublishedOut:
+    row = ke.approve(
+        db, user, ke.matter_key(code), policy=_policy(settings), source_ip=client_ip(request)
+    )
+    out = MatterPublishedOut(code=row.code, version=row.version, name=row.name)
+    db.commit()
+    return out
+
+
+@router.post("/matters/{code}/return", response_model=DraftOut)
+def return_matter(
+    code: EntryId, body: ReasonIn, request: Request, user: Keeper, db: Db
+) -> DraftOut:
+    draft = ke.return_draft(
+        db, user, ke.matter_key(code), body.reason, source_ip=client_ip(request)
+    )
+    db.commit()
+    return _draft(db, draft)
+
+
+@router.get("/matters/{code}/history", response_model=list[VersionOut])
+def matter_history(
+    code: EntryId, user: Annotated[CurrentUser, Depends(current_user)], db: Db
+) -> list[dict[str, Any]]:
+    """Every published version of a matter guide made through review, newest first."""
+    return ke.history(db, ke.matter_key(code))

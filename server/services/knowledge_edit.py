@@ -32,6 +32,8 @@ from server.changes import Audience, record
 from server.errors import ApiError, not_found
 from server.services.events import publish as publish_event
 
+KNOWLEDGE, MATTER = "knowledge_entry", "matter_guide"
+"""What a draft edits (``knowledge_drafts.record_kind``)."""
 DRAFT, REVIEW, RETURNED, PUBLISHED, WITHDRAWN = (
     "draft",
     "review",
@@ -75,6 +77,7 @@ def draft_wire(
     return {
         "id": d.id,
         "entry_id": d.entry_id,
+        "record_kind": d.record_kind,
         "state": d.state,
         "state_label": STATE_LABELS.get(d.state, d.state),
         "base_version": d.base_version,
@@ -253,14 +256,44 @@ def save_draft(
     data = _valid(fields)
     _check_base(db, entry_id, base_version)
     _check_title(db, entry_id, data["title"])
-    draft = open_draft(db, entry_id)
+    return _store_draft(
+        db,
+        user,
+        entry_id,
+        entry_id,
+        KNOWLEDGE,
+        data,
+        base_version,
+        draft_rev,
+        reason,
+        source_ip,
+        now,
+    )
+
+
+def _store_draft(
+    db: DbSession,
+    user: CurrentUser,
+    key: str,
+    entry_id: str,
+    kind: str,
+    data: dict[str, Any],
+    base_version: int,
+    draft_rev: int | None,
+    reason: str,
+    source_ip: str | None,
+    now: datetime,
+) -> m.KnowledgeDraft:
+    """Create the open draft of ``key`` or save over it (compare-and-set on ``rev``)."""
+    draft = open_draft(db, key)
     if draft is None:
         if draft_rev is not None:
             raise ApiError(409, "draft_gone", "该草稿已发布或撤回，请重新打开条目")
         draft = m.KnowledgeDraft(
             id=uuid.uuid4().hex,
             entry_id=entry_id,
-            open_entry_id=entry_id,
+            open_entry_id=key,
+            record_kind=kind,
             base_version=base_version,
             rev=1,
             state=DRAFT,
@@ -307,7 +340,7 @@ def save_draft(
         db,
         actor_id=user.id,
         action="knowledge.save",
-        target_kind="knowledge_entry",
+        target_kind=kind,
         target_id=entry_id,
         detail={"draft_id": draft.id, "rev": draft.rev, "base_version": base_version},
         source_ip=source_ip,
@@ -402,8 +435,10 @@ def approve(
     policy: Policy,
     source_ip: str | None = None,
     now: datetime | None = None,
-) -> m.KnowledgeEntry:
-    """Publish the draft under review as the next version (at most once)."""
+) -> Any:
+    """Publish the draft under review as the next version (at most once): the
+    ``m.KnowledgeEntry``, or the ``m.MatterGuide`` for a matter guide's draft
+    (``entry_id`` is then :func:`matter_key`)."""
     draft = _draft_for(db, entry_id)
     if draft.state != REVIEW:
         raise ApiError(409, "not_under_review", "该草稿尚未提交审核")
@@ -424,6 +459,18 @@ def approve(
         updated_at=now,
         published_version=version,
     )
+    if draft.record_kind == MATTER:
+        guide = publish_matter_version(db, user, draft, version=version, now=now)
+        record_audit(
+            db,
+            actor_id=user.id,
+            action="knowledge.approve",
+            target_kind=MATTER,
+            target_id=guide.code,
+            detail={"draft_id": draft.id, "version": version},
+            source_ip=source_ip,
+        )
+        return guide
     _check_base(db, entry_id, draft.base_version)
     _check_title(db, entry_id, draft.data["title"])
     row = publish_version(
@@ -891,3 +938,96 @@ def seed_review_draft(db: DbSession, entry: dict[str, Any], *, now: datetime) ->
     )
     db.add(draft)
     return draft
+
+
+# -- matter guides (办事指南) -------------------------------------------------------------------
+
+
+def matter_key(code: str) -> str:
+    """The draft and history key of a matter guide (entry ids and codes may coincide)."""
+    return f"{MATTER}:{code}"
+
+
+def save_matter_draft(
+    db: DbSession,
+    user: CurrentUser,
+    code: str,
+    fields: dict[str, Any],
+    *,
+    base_version: int,
+    draft_rev: int | None = None,
+    reason: str = "",
+    source_ip: str | None = None,
+    now: datetime | None = None,
+) -> m.KnowledgeDraft:
+    """A matter guide's edit as a draft, by the same rules as a knowledge entry's."""
+    from core.entities import MatterGuide as WireGuide
+
+    now = now or datetime.now()
+    try:
+        data = WireGuide.from_wire(fields | {"code": code, "version": base_version}).to_wire()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ApiError(422, "invalid_guide", f"办事指南的内容有误：{exc}") from None
+    if not str(data.get("name", "")).strip():
+        raise ApiError(422, "invalid_guide", "缺少事项名称")
+    row = db.get(m.MatterGuide, code)
+    current = row.version if row is not None and not row.deleted else 0
+    if current != base_version:
+        last = _last_change(db, matter_key(code))
+        who = (
+            _names(db, (last.published_by,)).get(last.published_by or 0, "他人") if last else "他人"
+        )
+        raise ApiError(
+            409,
+            "stale_version",
+            f"该办事指南已由{who}更新为第 {current} 版，您修改的是第 {base_version} 版："
+            "请在最新版本上重新修改",
+        )
+    return _store_draft(
+        db,
+        user,
+        matter_key(code),
+        code,
+        MATTER,
+        data,
+        base_version,
+        draft_rev,
+        reason,
+        source_ip,
+        now,
+    )
+
+
+def publish_matter_version(
+    db: DbSession, user: CurrentUser, draft: m.KnowledgeDraft, *, version: int, now: datetime
+) -> m.MatterGuide:
+    from server.services.catalog import upsert_matter
+
+    code = draft.entry_id
+    row = db.get(m.MatterGuide, code)
+    current = row.version if row is not None and not row.deleted else 0
+    if current != draft.base_version:
+        db.rollback()
+        raise ApiError(409, "stale_version", "该办事指南在审核期间已被他人更新，请重新修改")
+    data = dict(draft.data) | {"code": code, "version": version}
+    db.add(
+        m.KnowledgeVersion(
+            entry_id=matter_key(code),
+            version=version,
+            action="publish",
+            title=str(data.get("name", ""))[:128],
+            data=data,
+            reason=draft.reason,
+            author_id=draft.author_id,
+            published_by=user.id,
+            published_at=now,
+        )
+    )
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        raise ApiError(409, "already_published", f"第 {version} 版已发布") from None
+    guide = upsert_matter(db, data)
+    guide.version = version  # upsert_matter keeps an existing row's version
+    return guide

@@ -436,3 +436,41 @@ def test_walkthroughs_citing_a_changed_or_retired_entry_are_flagged(
             select(m.Walkthrough).where(m.Walkthrough.source.contains("kb-yb-005"))
         ).all()
         assert all(r.needs_review and "删除" in r.review_note for r in gone)
+
+
+def test_a_matter_guide_goes_through_the_same_review(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    from server.serialize import matter_guide
+
+    add_editor(live_server, "editor2")
+    ed, ed2 = Http(live_server, "editor"), Http(live_server, "editor2")
+    with live_server.db() as db:
+        guide = matter_guide(db.get(m.MatterGuide, "GA-JZZ-SL"))
+    base = guide.pop("version")
+    guide.pop("code")
+    client = make_client(live_server.url, tmp_path / "agent.sqlite3")
+    try:
+        client.engine.sync_blocking()
+        saved = ed.put(
+            "/matters/GA-JZZ-SL", json=guide | {"fee": "不收费（新）", "base_version": base}
+        )
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["record_kind"] == "matter_guide"
+        stale = ed2.put("/matters/GA-JZZ-SL", json=guide | {"base_version": base - 1})
+        assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
+        ed.post("/matters/GA-JZZ-SL/submit")
+        client.engine.sync_blocking()
+        assert client.store.matter("GA-JZZ-SL").fee != "不收费（新）"  # type: ignore[union-attr]
+        assert ed.post("/matters/GA-JZZ-SL/approve").status_code == 403  # own edit
+        done = ed2.post("/matters/GA-JZZ-SL/approve")
+        assert done.status_code == 200 and done.json()["version"] == base + 1
+        client.engine.sync_blocking()
+        cached = client.store.matter("GA-JZZ-SL")
+        assert cached is not None and cached.fee == "不收费（新）" and cached.version == base + 1
+        history = ed.get("/matters/GA-JZZ-SL/history").json()
+        assert [(h["version"], h["published_by"]) for h in history] == [(base + 1, "第二编辑")]
+        new = ed.post("/matters", json={"code": "TEST-NEW", "name": "测试新事项"})
+        assert new.status_code == 201 and new.json()["base_version"] == 0
+    finally:
+        client.close()
