@@ -229,11 +229,10 @@ def _change_entries_elsewhere(database_url: str, count: int, seed: int) -> list[
 
 
 async def run_client(args: argparse.Namespace, url: str, database_url: str) -> None:
-    from datetime import date
 
     from core.localstore.db import open_cache
     from core.localstore.store import LocalStore
-    from core.search import KnowledgeSearch, SearchFilters
+    from core.search import KnowledgeSearch
     from core.search import index as search_index
     from core.settings import ClientSettings
     from sync.account import Account
@@ -357,8 +356,55 @@ async def run_client(args: argparse.Namespace, url: str, database_url: str) -> N
     assert sample is not None and "更新" in sample.answer, "the change did not arrive"
 
     print("\n== search ==")
-    search = KnowledgeSearch(cache.sessions)
     queries = build_queries(200)
+    kinds = list(kinds_of)
+    await _search_pass(
+        workers, KnowledgeSearch(cache.sessions, synonyms=False), queries, kinds, collector
+    )
+
+    # The editors' synonyms (同义词与俗称) in the cache, as a sync brings them, and the
+    # callers' sentences of bench/sentence_queries.py among the queries.
+    from sentence_queries import SENTENCES
+
+    from server.services.knowledge_edit import DEMO_SYNONYMS
+
+    synonyms = {"id": "all", "groups": DEMO_SYNONYMS}
+    change = {"kind": "synonyms", "id": "all", "deleted": False, "data": synonyms}
+    await workers.on_db(lambda: store.apply_page([change], store.cursor()))
+    with_synonyms = queries + [(s, {}) for s, _answers in SENTENCES]
+    kinds = kinds + ["caller"] * len(SENTENCES)
+    print("-- with synonyms on, and callers' sentences --")
+    await _search_pass(workers, KnowledgeSearch(cache.sessions), with_synonyms, kinds, collector)
+
+    controller.stop()
+    heartbeat.stop()
+    await controller.wait_idle()
+    controller.deleteLater()
+    heartbeat.timer.deleteLater()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    api.close()
+    cache.engine.dispose()
+    workers.shutdown()
+    size, parts = _cache_size(cache_path)
+    print("\n== footprint ==")
+    print(f"peak RSS of the client    {rss:>10.0f} MB")
+    print(f"cache on disk             {size:>10.0f} MB")
+    for name, mb in parts:
+        print(f"  {name:<28} {mb:8.1f} MB")
+
+
+async def _search_pass(
+    workers: Any,
+    search: Any,
+    queries: list[tuple[str, dict[str, str]]],
+    kinds: list[str],
+    collector: GcWatch,
+) -> None:
+    """Run every query through the database worker and print the percentiles."""
+    from datetime import date
+
+    from core.search.engine import SearchFilters
+
     today = date.today()
     for text, _f in queries[:20]:  # warm the page cache as a person's first searches do
         await workers.on_db(search.search, text)
@@ -380,8 +426,9 @@ async def run_client(args: argparse.Namespace, url: str, database_url: str) -> N
             f"search {label:<18} p50 {_percentile(values, 0.5):5.1f} ms   "
             f"p95 {_percentile(values, 0.95):5.1f} ms   max {max(values):5.1f} ms"
         )
-    for kind, label in QUERY_LABELS.items():
-        values = [t for t, k in zip(round_trips, kinds_of, strict=True) if k == kind]
+    labels = QUERY_LABELS | {"caller": "callers' sentences"}
+    for kind, label in labels.items():
+        values = [t for t, k in zip(round_trips, kinds, strict=True) if k == kind]
         if values:
             print(
                 f"  {label:<22} {len(values):>3} queries   p50 {_percentile(values, 0.5):5.1f}"
@@ -400,22 +447,6 @@ async def run_client(args: argparse.Namespace, url: str, database_url: str) -> N
     )
     slowest.sort(reverse=True)
     print("slowest: " + "; ".join(f"{q} {t:.1f} ms" for t, q in slowest[:5]))
-
-    controller.stop()
-    heartbeat.stop()
-    await controller.wait_idle()
-    controller.deleteLater()
-    heartbeat.timer.deleteLater()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    api.close()
-    cache.engine.dispose()
-    workers.shutdown()
-    size, parts = _cache_size(cache_path)
-    print("\n== footprint ==")
-    print(f"peak RSS of the client    {rss:>10.0f} MB")
-    print(f"cache on disk             {size:>10.0f} MB")
-    for name, mb in parts:
-        print(f"  {name:<28} {mb:8.1f} MB")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,10 +86,19 @@ class Role(StrEnum):
     AGENT = "agent"
     LEAD = "lead"
     ADMIN = "admin"
+    EDITOR = "editor"
+    """知识管理员: keeps the knowledge base (drafts, review, synonyms, import)."""
 
     @property
     def label(self) -> str:
-        return {"agent": "坐席", "lead": "班组长", "admin": "管理员"}[self.value]
+        return {"agent": "坐席", "lead": "班组长", "admin": "管理员", "editor": "知识管理员"}[
+            self.value
+        ]
+
+    @property
+    def keeps_knowledge(self) -> bool:
+        """Editors and admins (who can do everything an editor can)."""
+        return self in (Role.EDITOR, Role.ADMIN)
 
 
 class Outcome(StrEnum):

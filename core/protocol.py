@@ -43,6 +43,8 @@ class RecordKind(StrEnum):
     SHARE_LINK = "share_link"
     RECTIFICATION = "rectification"
     KNOWLEDGE_FEEDBACK = "knowledge_feedback"
+    SYNONYMS = "synonyms"
+    """One record (id ``all``): the editors' groups of equivalent terms."""
 
 
 class Op(StrEnum):

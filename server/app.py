@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from core import APP_VERSION
 from server import logs, metrics, openapi_doc, share_pages
 from server.api import admin, audit, auth, events, health, sync, team
+from server.api import knowledge as knowledge_routes
 from server.api import sessions as session_routes
 from server.api import share as share_routes
 from server.api import walkthroughs as walkthrough_routes
@@ -159,6 +160,7 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         walkthrough_routes.router,
         share_routes.router,
         session_routes.router,
+        knowledge_routes.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(share_pages.router)  # the caller's join pages: /j, /j/<code>

@@ -20,7 +20,7 @@ from server.models import ChangeLog, Counter
 
 SEQ = "change_seq"
 
-PUBLIC_KINDS = frozenset({"knowledge_entry", "matter_guide", "walkthrough", "calendar"})
+PUBLIC_KINDS = frozenset({"knowledge_entry", "matter_guide", "walkthrough", "calendar", "synonyms"})
 
 
 @dataclass(frozen=True)

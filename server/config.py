@@ -35,6 +35,14 @@ class ServerSettings:
     """Live events older than this are trimmed by ``compact`` (the newest always stays)."""
     audit_retention_days: float = 3 * 365.0
     """Audit rows are kept for this long (three years), then trimmed by ``compact``."""
+    knowledge_self_publish: bool = field(
+        default_factory=lambda: (
+            os.environ.get("BANGBAN_KNOWLEDGE_SELF_PUBLISH", "") in ("1", "true")
+        )
+    )
+    """Whether an editor may approve their own edits (off: a second editor or an admin)."""
+    knowledge_expiry_days: int = 30
+    """The 即将失效 list shows entries expiring within this many days unless asked."""
     first_response_seconds: int = 60
     agent_capacity_default: int = 4
     presence_timeout_seconds: int = 90

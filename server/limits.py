@@ -76,6 +76,10 @@ OPEN_SMALL = Policy(4 * KB, 8 * KB, authenticated=False, read_seconds=10.0)
 OPEN_FORM = Policy(4 * KB, 4 * KB, authenticated=False, content_types=FORM_TYPES, read_seconds=10)
 PUSH = Policy(8 * MB, MAX_BODY, authenticated=True, read_seconds=120.0)
 ADMIN_UPLOAD = Policy(2 * MB, 8 * MB, authenticated=True, read_seconds=60.0)
+KNOWLEDGE_IMPORT = Policy(
+    17 * MB, 24 * MB, authenticated=True, content_types=("multipart/form-data",), read_seconds=120.0
+)
+"""An import file of up to 16 MB (10,000 rows of XLSX are about 3 MB)."""
 API_DEFAULT = Policy(256 * KB, 1 * MB, authenticated=True)
 OTHER = Policy(4 * KB, 4 * KB, authenticated=False, read_seconds=10.0)
 
@@ -85,6 +89,7 @@ ROUTES: list[tuple[re.Pattern[str], Policy]] = [
     (re.compile(r"/api/v1/health"), OPEN_SMALL),
     (re.compile(r"/api/v1/sync/mutations"), PUSH),
     (re.compile(r"/api/v1/admin/walkthroughs(/.*)?"), ADMIN_UPLOAD),
+    (re.compile(r"/api/v1/knowledge/import"), KNOWLEDGE_IMPORT),
     (re.compile(r"/api/v1/.*"), API_DEFAULT),
     (re.compile(r"/j(/[^/]*)?"), OPEN_FORM),
 ]

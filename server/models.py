@@ -220,10 +220,74 @@ class KnowledgeFeedback(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16), default="open")
-    """open → accepted / rejected (an admin's resolution)."""
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    """``accepted`` or ``rejected`` once an editor resolved it."""
+    resolved_entry_id: Mapped[str | None] = mapped_column(String(64))
     resolution_note: Mapped[str] = mapped_column(Text, default="")
     resolved_by: Mapped[int | None] = mapped_column(Integer)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class KnowledgeDraft(Base):
+    """An edit of a knowledge entry that agents do not see: a draft, under review, or
+    returned. ``open_entry_id`` is the entry id while the draft is open (NULL once it
+    is published or withdrawn), so its unique index allows one open draft per entry."""
+
+    __tablename__ = "knowledge_drafts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    open_entry_id: Mapped[str | None] = mapped_column(String(96), unique=True)
+    record_kind: Mapped[str] = mapped_column(String(24), default="knowledge_entry")
+    """``knowledge_entry``, or ``matter_guide`` (then ``open_entry_id`` is
+    ``matter_guide:<code>`` and the history rows use that key too)."""
+    base_version: Mapped[int] = mapped_column(Integer, default=0)
+    """The published version it edits (0: a new entry)."""
+    rev: Mapped[int] = mapped_column(Integer, default=1)
+    """Bumped by every save (the compare-and-set of two editors saving one draft)."""
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    """Why the change is made (kept with the published version)."""
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    """Who saved it last."""
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    return_reason: Mapped[str] = mapped_column(Text, default="")
+    published_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class KnowledgeVersion(Base):
+    """Every published version of an entry (and its retirement), with who, when, why.
+    The unique (entry, version) pair means a version is published once."""
+
+    __tablename__ = "knowledge_versions"
+    __table_args__ = (UniqueConstraint("entry_id", "version", name="uq_knowledge_versions"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(96), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16), default="publish")
+    """``publish`` or ``retire``."""
+    title: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SynonymGroup(Base):
+    """Terms that mean the same to a caller (社保 = 社会保险), kept by editors."""
+
+    __tablename__ = "synonym_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terms: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class AppliedMutation(Base):

@@ -20,7 +20,7 @@ from core.resources import resources_root
 from server import models as m
 from server.auth import hash_password
 from server.changes import record
-from server.services import catalog
+from server.services import catalog, knowledge_edit
 from server.services.sessions import add_event, add_note, audience_of, log_session
 from server.services.team_seed import enrich_demo_sessions
 from server.services.walkthroughs import seed_walkthroughs
@@ -85,10 +85,17 @@ def seed_demo(db: DbSession, *, now: datetime | None = None) -> dict[str, int]:
             counts["matters"] += 1
 
     existing = set(db.scalars(select(m.KnowledgeEntry.id)))
+    drafted = set(db.scalars(select(m.KnowledgeDraft.entry_id)))
     for entry in knowledge_records():
-        if entry["id"] not in existing:
+        if entry["id"] in existing or entry["id"] in drafted:
+            continue
+        if entry.get("review_state", "published") != "published":
+            # Not yet approved: a draft under review, which agents do not pull.
+            knowledge_edit.seed_review_draft(db, entry, now=now)
+        else:
             catalog.upsert_knowledge(db, entry, now=now)
-            counts["knowledge"] += 1
+        counts["knowledge"] += 1
+    counts["synonyms"] = knowledge_edit.seed_synonyms(db)
     db.flush()
     # The sample scripts cite the knowledge entries above, so they come after them.
     counts["walkthroughs"] = seed_walkthroughs(db, now=now)

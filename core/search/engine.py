@@ -17,6 +17,7 @@ entries are moved after every valid one. Filters are facet tokens inside the mat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
@@ -45,6 +46,8 @@ from core.search.text import (
 )
 
 TITLE_WEIGHTS = (10.0, 5.0, 4.0, 0.0)
+SENTENCE_CAP = 200
+"""Entries a typed sentence ranks by how much of it they match (titles first)."""
 """bm25 weights of the title index columns: title, keywords+category, initials, facets."""
 
 # Words that make a typed question a sentence; a long term is split at them when
@@ -123,6 +126,8 @@ class SearchResult:
     total_capped: bool = False
     relaxed: bool = False
     elapsed_ms: float = 0.0
+    expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Synonyms (同义词与俗称) that found hits: query term → the equivalents that matched."""
 
 
 @dataclass(frozen=True)
@@ -154,12 +159,20 @@ class KnowledgeSearch:
         *,
         cap: int = 600,
         count_cap: int = 1000,
+        synonyms: bool = True,
+        sentences: bool = True,
     ) -> None:
+        """``synonyms`` and ``sentences`` (matching most of a typed sentence) can be
+        turned off, to measure what they add (``bench/sentence_queries.py``)."""
         self._sessions = sessions
+        self.use_synonyms = synonyms
+        self.use_sentences = sentences
         self.cap = cap
         self.count_cap = count_cap
         self._expired_key: tuple[date, str] | None = None
         self._expired: frozenset[int] = frozenset()
+        self._synonyms_raw: str = ""
+        self._synonym_groups: list[tuple[str, ...]] = []
 
     # -- public API ---------------------------------------------------------------------
 
@@ -189,6 +202,11 @@ class KnowledgeSearch:
                 return SearchResult(text, filters, hits, total, capped, False, _ms(started))
             hits, total, capped = self._run(conn, query, filters, limit, expired, today)
             relaxed = False
+            expansions: dict[str, tuple[str, ...]] = {}
+            if len(hits) < limit and self.use_synonyms:
+                hits, total, expansions = self._expand(
+                    conn, text, query, filters, limit, expired, today, hits, total, typing
+                )
             if not hits and query.has_long_cjk:
                 loose = self._relax(conn, query)
                 if loose is not None:
@@ -196,7 +214,13 @@ class KnowledgeSearch:
                         conn, loose, filters, limit, expired, today, highlight_as=query
                     )
                     relaxed = bool(hits)
-        return SearchResult(text, filters, hits, total, capped, relaxed, _ms(started))
+            if self.use_sentences and len(hits) < min(limit, 5) and _sentence(query):
+                more = self._most_of(conn, query, filters, limit, expired, today, hits)
+                if more:
+                    hits = hits + more
+                    total = max(total, len(hits))
+                    relaxed = True
+        return SearchResult(text, filters, hits, total, capped, relaxed, _ms(started), expansions)
 
     def entries_of_matter(
         self, matter_code: str, *, today: date | None = None
@@ -345,6 +369,148 @@ class KnowledgeSearch:
             return None
         return Query(query.raw, tuple(terms))
 
+    # -- synonyms and sentences -----------------------------------------------------------
+
+    def _synonyms(self, conn: sqlite3.Connection) -> list[tuple[str, ...]]:
+        """The synced groups of equivalent terms (record kind ``synonyms``), longest
+        terms first so that 住房公积金 is replaced before 公积金."""
+        row = conn.execute("SELECT data FROM records WHERE kind = 'synonyms' LIMIT 1").fetchone()
+        raw = row[0] if row else ""
+        if raw != self._synonyms_raw:
+            groups: list[tuple[str, ...]] = []
+            try:
+                data = json.loads(raw) if raw else {}
+            except ValueError:
+                data = {}
+            for group in data.get("groups", []) if isinstance(data, dict) else []:
+                terms = tuple(normalize(str(t)) for t in group if str(t).strip())
+                if len(terms) >= 2:
+                    groups.append(terms)
+            self._synonyms_raw, self._synonym_groups = raw, groups
+        return self._synonym_groups
+
+    def _expand(
+        self,
+        conn: sqlite3.Connection,
+        text: str,
+        query: Query,
+        filters: SearchFilters,
+        limit: int,
+        expired: frozenset[int],
+        today: date,
+        hits: tuple[SearchHit, ...],
+        total: int,
+        typing: bool,
+    ) -> tuple[tuple[SearchHit, ...], int, dict[str, tuple[str, ...]]]:
+        """Hits of the query with one synonym put in place of a term it contains (at
+        most 6 variants), after the hits of the query as typed."""
+        groups = self._synonyms(conn)
+        if not groups:
+            return hits, total, {}
+        folded = normalize(text)
+        variants: list[tuple[str, str, str]] = []
+        for group in groups:
+            for term in sorted(group, key=len, reverse=True):
+                if term and term in folded:
+                    for other in group:
+                        if other != term and other not in folded:
+                            variants.append((term, other, folded.replace(term, other)))
+                    break
+        found: dict[str, list[str]] = {}
+        seen = {h.entry.id for h in hits}
+        merged = list(hits)
+        for term, other, variant in variants[:6]:
+            more, count, _capped = self._run(
+                conn, parse_query(variant, typing=typing), filters, limit, expired, today
+            )
+            fresh = [h for h in more if h.entry.id not in seen]
+            if fresh:
+                found.setdefault(term, []).append(other)
+                seen.update(h.entry.id for h in fresh)
+                merged.extend(fresh)
+                total += count
+        merged.sort(key=lambda h: (h.expired, not h.in_title))
+        return tuple(merged[: max(limit, 0)]), total, {k: tuple(v) for k, v in found.items()}
+
+    def _most_of(
+        self,
+        conn: sqlite3.Connection,
+        query: Query,
+        filters: SearchFilters,
+        limit: int,
+        expired: frozenset[int],
+        today: date,
+        hits: tuple[SearchHit, ...],
+    ) -> tuple[SearchHit, ...]:
+        """A sentence typed as the caller said it: entries matching most of its pieces
+        (any of them, at least half of the distinct ones that some entry contains),
+        ranked by the share matched, then by bm25 over the titles."""
+        pieces: list[str] = []
+        for term in query.terms:
+            parts = _FILLERS.split(term.text) if term.cjk else [term.text]
+            for part in parts:
+                if term.cjk:
+                    pieces += [part[i : i + 2] for i in range(len(part) - 1)]
+                elif part:
+                    pieces.append(part)
+        pieces = list(dict.fromkeys(pieces))
+        for group in self._synonyms(conn):
+            for word in group:
+                if any(word == p or (len(word) == 2 and word in p) for p in pieces):
+                    pieces += [g for g in group if len(g) == 2 and g not in pieces]
+        useful = [p for p in pieces if self._count(conn, BODY_FTS, f'"{p}"', cap=1)]
+        if not useful:
+            return ()
+        facets = filters.tokens()
+        facet_expr = "".join(f' AND facets : "{t}"' for t in facets)
+        # Titles and keywords first (a small index, ranked cheaply); the whole text only
+        # when no title has any of the pieces.
+        expr = "{title keywords} : (" + " OR ".join(f'"{p}"' for p in useful) + ")" + facet_expr
+        weights = ", ".join(map(str, TITLE_WEIGHTS))
+        rows = [
+            (int(r), float(sc))
+            for r, sc in conn.execute(
+                f"SELECT rowid, bm25({TITLE_FTS}, {weights}) FROM {TITLE_FTS} "
+                f"WHERE {TITLE_FTS} MATCH ? ORDER BY rank LIMIT ?",
+                (expr, SENTENCE_CAP),
+            )
+        ]
+        if not rows:
+            body = "(" + " OR ".join(f'"{p}"' for p in useful) + ")"
+            body += "".join(f' AND "{t}"' for t in facets)
+            rows = [
+                (int(r), float(sc))
+                for r, sc in conn.execute(
+                    f"SELECT rowid, bm25({BODY_FTS}) FROM {BODY_FTS} WHERE {BODY_FTS} MATCH ? "
+                    "ORDER BY rowid DESC LIMIT ?",
+                    (body, SENTENCE_CAP),
+                )
+            ]
+        known = {h.entry.id for h in hits}
+        entries = self._fetch(conn, [r for r, _ in rows])
+        need = max(2, (len(useful) + 1) // 2) if len(useful) > 2 else 1
+        scored: list[tuple[bool, float, float, int]] = []
+        for rowid, score in rows:
+            entry = entries.get(rowid)
+            if entry is None or entry.id in known:
+                continue
+            title = normalize(entry.title + " " + " ".join(entry.keywords))
+            body = normalize(entry.answer)
+            matched = sum(1 for p in useful if p in title or p in body)
+            in_title = sum(1 for p in useful if p in title)
+            if matched < need:
+                continue
+            share = (matched + in_title) / (2 * len(useful))
+            scored.append((rowid in expired, -share, score, rowid))
+        scored.sort()
+        mark = Query(query.raw, tuple(Term(p, True) for p in useful))
+        out = []
+        for is_expired, share, score, rowid in scored[: max(limit - len(hits), 0)]:
+            cand = _Candidate(rowid, score, False, is_expired)
+            hit = _hit(entries[rowid], cand, mark, mark, today)
+            out.append(dataclasses.replace(hit, exact=False, score=share))
+        return tuple(out)
+
     # -- helpers -------------------------------------------------------------------------
 
     def _ranked(self, conn: sqlite3.Connection, sql: str, expr: str) -> list[tuple[int, float]]:
@@ -396,6 +562,13 @@ def _raw(db: DbSession) -> sqlite3.Connection:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+def _sentence(query: Query) -> bool:
+    """Typed as the caller said it: six or more Chinese characters with question words
+    (我妈快八十了能领什么钱), not a short phrase such as 公积金提取."""
+    text = "".join(t.text for t in query.terms if t.cjk)
+    return len(text) >= 6 and _FILLERS.search(text) is not None
 
 
 def _body_match(query: Query, facets: Sequence[str]) -> str:

@@ -53,10 +53,39 @@ def upsert_knowledge(
         value = getattr(entry, name)
         setattr(row, name, list(value) if isinstance(value, list) else value)
     row.updated_at = now or datetime.now()
+    row.review_state = "published"
+    if old_version != row.version:
+        _keep_version(db, row, now or datetime.now())
     record(db, "knowledge_entry", entry.id, now=now)
     if old_version is not None and old_version != row.version:
         _knowledge_changed(db, entry.id, row.version, row.title)
     return row
+
+
+def _keep_version(db: DbSession, row: m.KnowledgeEntry, now: datetime) -> None:
+    """The history row of a version written outside the review flow (seed, bench)."""
+    exists = db.scalar(
+        select(m.KnowledgeVersion.id).where(
+            m.KnowledgeVersion.entry_id == row.id, m.KnowledgeVersion.version == row.version
+        )
+    )
+    if exists is not None:
+        return
+    data = {name: getattr(row, name) for name in _KNOWLEDGE_FIELDS if name != "review_state"}
+    for name in ("effective_date", "expiry_date"):
+        data[name] = data[name].isoformat() if data[name] else None
+    data["keywords"] = list(data["keywords"] or [])
+    db.add(
+        m.KnowledgeVersion(
+            entry_id=row.id,
+            version=row.version,
+            action="publish",
+            title=row.title,
+            data=data,
+            reason="初始版本",
+            published_at=now,
+        )
+    )
 
 
 def delete_knowledge(db: DbSession, entry_id: str) -> bool:

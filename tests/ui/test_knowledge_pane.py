@@ -6,6 +6,7 @@ beside a session."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -393,3 +394,21 @@ def test_an_unknown_matter_and_an_entry_not_in_the_cache_say_so(
         qloop.run_until_complete(scenario())
     finally:
         cache.engine.dispose()
+
+
+def test_a_synonym_expansion_is_said_in_the_status_line(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, workers: Workers, live_server: LiveServer
+) -> None:
+    async def scenario() -> None:
+        window, _account = await open_knowledge(qtbot, workers, live_server.url)
+        pane = window.knowledge_pane
+        type_text(qtbot, pane.search, "上户口")
+        await wait_until(lambda: shown_text(pane) == "上户口", 10, "results for 上户口")
+        await wait_until(lambda: "同义词" in pane.status.text(), 10, "the expansion named")
+        assert "上户口 → 落户" in pane.status.text()
+        assert any("落户" in pane.model.entry_at(r).title for r in range(pane.model.rowCount()))
+        shots = os.environ.get("BANGBAN_SHOTS")
+        if shots:
+            window.grab().save(str(Path(shots) / "knowledge-synonyms.png"))
+
+    qloop.run_until_complete(scenario())

@@ -95,9 +95,7 @@ def sign_in(url: str, username: str, home: Path) -> Account:
     cache, store, notices = open_account_cache(
         url, result.user, DEMO_PASSWORD, home / f"{username}.sqlite3"
     )
-    return Account(
-        url, result.user, api, cache, store, notices=notices
-    )
+    return Account(url, result.user, api, cache, store, notices=notices)
 
 
 class Desk:

@@ -793,6 +793,11 @@ class KnowledgePane(QWidget):
                 text += self.tr("，显示前 {0} 条").format(shown)
             if result.relaxed:
                 text = self.tr("未找到完全匹配的问答，以下是相关结果。") + text
+            if result.expansions:
+                words = "；".join(
+                    f"{term} → {'、'.join(others)}" for term, others in result.expansions.items()
+                )
+                text += self.tr("（含同义词：{0}）").format(words)
         self._set_status(text)
         self.more_button.setVisible(shown < result.total and self._limit < MAX_SHOWN)
         row = self.model.row_of(keep) if keep else -1
