@@ -48,7 +48,7 @@ from server.audit import record_audit
 from server.auth import CurrentUser
 from server.changes import Audience, record
 from server.errors import ApiError
-from server.services import share
+from server.services import callbacks, share
 from server.services.dispatch import dispatch_team, session_brief, setting
 from server.services.events import publish
 from server.services.mutations import Applied, Mutation, Rejected, handler
@@ -292,6 +292,7 @@ def transition(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     if prev_state is S.WAITING:
         publish(db, "queue_changed", session_brief(session), team_id=session.team_id, for_team=True)
     _leads_update(db, session, action.value)
+    callbacks.session_changed(db, session, effect.event, now=now)  # to the sending system
     if action in (Action.CLOSE, Action.ESCALATE, Action.CALLBACK):
         dispatch_team(db, session.team_id, now=now)
     return Applied(records=[(K.SESSION, session.id)])
@@ -668,4 +669,5 @@ def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> A
             for_leads=True,
         )
     log_session(db, session, now=now)
+    callbacks.session_changed(db, session, "rated", now=now)
     return Applied(records=[(K.EVALUATION, evaluation_id), (K.SESSION, session.id)])
