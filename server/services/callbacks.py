@@ -54,6 +54,7 @@ USER_AGENT = "BangbanDesk-Callbacks/1"
 WAKE_INFO = "bangban.callbacks"
 """``Session.info`` key of the process's :class:`Deliverer` (set by ``create_app``)."""
 _WROTE = "bangban.callbacks.wrote"
+_HOOKED = "bangban.callbacks.hooked"
 EVENT_TYPES = ("session.accepted", "session.escalated", "session.callback", "session.closed")
 RATED = "session.rated"
 MAX_ERROR = 300
@@ -154,14 +155,15 @@ def session_changed(db: DbSession, session: m.Session, kind: str, *, now: dateti
             last_error="",
         )
     )
-    if not db.info.get(_WROTE):
+    if not db.info.get(_HOOKED):
+        db.info[_HOOKED] = True
         event.listen(db, "after_commit", _wake_after_commit)
+        event.listen(db, "after_rollback", lambda d: d.info.pop(_WROTE, None))
     db.info[_WROTE] = True
 
 
 def _wake_after_commit(db: DbSession) -> None:
     if db.info.pop(_WROTE, None):
-        event.remove(db, "after_commit", _wake_after_commit)
         deliverer = db.info.get(WAKE_INFO)
         if isinstance(deliverer, Deliverer):
             deliverer.wake()
