@@ -354,6 +354,7 @@ class SessionCreate(Payload):
     caller_id_number: str = spec(Text("身份证号", max_len=32), "")
     matter_code: str | None = spec(Id("事项编码"))
     take: bool = spec(Flag("立即接入", default=True), True)
+    ticket_number: str = spec(Text("排队号", max_len=32), "")
 
     def fields(self) -> dict[str, Any]:
         """The fields :func:`core.validation.validate_new_session` checks."""
@@ -364,6 +365,7 @@ class SessionCreate(Payload):
             "caller_name": self.caller_name,
             "caller_phone": self.caller_phone,
             "caller_id_number": self.caller_id_number,
+            "ticket_number": self.ticket_number,
         }
 
 

@@ -216,6 +216,7 @@ def create_session(db: DbSession, user: CurrentUser, mutation: Mutation) -> Appl
         channel=session.channel,
         summary=summary[:200],
         manual=True,
+        ticket_number=p.ticket_number or None,
         offline_at=_offline_at(mutation, now),
     )
     take = p.take

@@ -357,3 +357,44 @@ def test_every_remote_channel_is_taken(live_server: LiveServer) -> None:
         assert answer.status_code == 201 and answer.json()["channel"] == channel
     no_phone = send(live_server, key, work_order("X-hotline", caller_phone=""))
     assert no_phone.status_code == 422 and "联系电话" in no_phone.json()["detail"]
+
+
+def test_a_walk_in_logged_by_hand_keeps_its_ticket(live_server: LiveServer) -> None:
+    import uuid
+
+    live_server.app.state.settings.auto_assign = False
+    api = ApiClient(live_server.url)
+    api.login("agent", DEMO_PASSWORD)
+
+    def create(**payload: Any) -> dict:
+        session_id = str(uuid.uuid4())
+        return api.push(
+            [
+                {
+                    "mutation_id": str(uuid.uuid4()),
+                    "kind": "session",
+                    "op": "create",
+                    "target_id": session_id,
+                    "base_seq": None,
+                    "payload": {
+                        "session_id": session_id,
+                        "service_type": "guide",
+                        "channel": "walk_in",
+                        "summary": "现场咨询个体工商户登记",
+                        "take": False,
+                        **payload,
+                    },
+                }
+            ]
+        )[0]
+
+    refused = create(caller_name="李女士", ticket_number="A 023!")
+    assert refused["status"] == "rejected" and "排队号" in refused["reason"]
+    nameless = create(ticket_number="A023")
+    assert nameless["status"] == "rejected" and "姓名" in nameless["reason"]
+    applied = create(caller_name="李女士", ticket_number="A023")
+    assert applied["status"] == "applied"
+    with live_server.db() as db:
+        session = db.get(m.Session, applied["records"][0]["id"])
+        assert session is not None and session.channel == "walk_in"
+        assert session.events[0].detail["ticket_number"] == "A023"
