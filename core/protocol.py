@@ -747,7 +747,8 @@ def parse_intake(raw: Any, *, now: datetime | None = None) -> IntakeSession:
             continue
         message = check(values.get(key) or "")
         if message:
-            label = f.metadata["spec"].label if (f := _intake_field(key)) else key
+            own = _intake_field(key)
+            label = own.metadata["spec"].label if own is not None else key
             errors[key] = f"{label}（{key}）：{message}"
     if errors:
         raise IntakeErrors(errors)
