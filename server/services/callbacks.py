@@ -30,6 +30,8 @@ import hmac
 import json
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -254,8 +256,22 @@ def post(url: str, secret: str, payload: dict[str, Any], timeout: float) -> tupl
     except urllib.error.HTTPError as exc:
         return int(exc.code), f"接收方答复 HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"无法送达：{type(reason).__name__}: {str(reason)[:200]}"
+        return None, _words(getattr(exc, "reason", exc), timeout)
+
+
+def _words(reason: object, timeout: float) -> str:
+    """Why a callback did not arrive, in words for the admins' list."""
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return f"接收方在 {timeout:g} 秒内没有答复"
+    if isinstance(reason, ConnectionRefusedError):
+        return "接收方拒绝连接（地址或端口不对，或对方服务未启动）"
+    if isinstance(reason, socket.gaierror):
+        return "找不到接收方主机（域名无法解析）"
+    if isinstance(reason, ssl.SSLError):
+        return "与接收方的加密连接失败（证书或协议问题）"
+    if isinstance(reason, ConnectionError):
+        return "与接收方的连接中断"
+    return f"无法送达（{type(reason).__name__}）"
 
 
 class Deliverer:

@@ -336,3 +336,4 @@ def test_the_server_stops_cleanly_while_a_receiver_hangs(
     with server.app.state.db() as db:
         row = db.scalar(select(m.WebhookDelivery))
         assert row is not None and row.state == "pending"
+        assert row.last_error == "接收方在 1 秒内没有答复"
