@@ -207,7 +207,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     if min(spans) < 0:
         print("错误：天数不能为负数", file=sys.stderr)
         return 2
-    retention = Retention(*spans[1:])
+    retention = Retention(*spans[1:], webhook_days=settings.webhook_retention_days)
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
@@ -226,7 +226,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
         f"已清理 {retention.mutations_days:g} 天前的已处理操作记录 "
         f"{trimmed.total('applied_mutations')} 条、{retention.events_days:g} 天前的实时通知 "
         f"{trimmed.total('events')} 条、{retention.audit_days:g} 天前的审计日志 "
-        f"{trimmed.total('audit_log')} 条（每批最多 {args.chunk} 条）"
+        f"{trimmed.total('audit_log')} 条、{retention.webhook_days:g} 天前已送达的回调 "
+        f"{trimmed.total('webhook_deliveries')} 条（每批最多 {args.chunk} 条）"
     )
     return 0
 

@@ -88,5 +88,7 @@ class ServerSettings:
     """Retries never wait longer than this; delivery is retried until it succeeds."""
     webhook_timeout_seconds: float = 10.0
     """Connect and read timeout of one callback request."""
+    webhook_retention_days: float = 30.0
+    """Delivered callbacks are trimmed by ``compact`` after this long (pending ones never)."""
     webhook_lease_seconds: float = 60.0
     """A claimed callback is left to its process this long before another may send it."""

@@ -337,3 +337,25 @@ def test_the_server_stops_cleanly_while_a_receiver_hangs(
         row = db.scalar(select(m.WebhookDelivery))
         assert row is not None and row.state == "pending"
         assert row.last_error == "接收方在 1 秒内没有答复"
+
+
+def test_compact_trims_delivered_callbacks_only(
+    live_server_with: Callable[..., LiveServer], receiver: Receiver
+) -> None:
+    from server.services.housekeeping import Retention, trim
+
+    server = live_server_with(**FAST)
+    key = make_key(server, ["team-zx"], callback=receiver.url)
+    session_id = send(server, key["key"], work_order("GD-TRIM")).json()["session_id"]
+    api = agent(server)
+    act(api, session_id, "accept")
+    wait_for(lambda: len(receiver.unique()) == 1)
+    receiver.status = 500
+    act(api, session_id, "close", outcome="resolved", close_summary="已解答")
+    wait_for(lambda: len(receiver.received) >= 2)
+    later = datetime.now() + timedelta(days=31)
+    result = trim(server.app.state.db, Retention(webhook_days=30), now=later)
+    assert result.total("webhook_deliveries") == 1
+    with server.db() as db:
+        left = list(db.scalars(select(m.WebhookDelivery)))
+        assert [(r.kind, r.state) for r in left] == [("session.closed", "pending")]
