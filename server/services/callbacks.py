@@ -379,7 +379,12 @@ class Deliverer:
 
 
 def failing_filter() -> Any:
-    return and_(m.WebhookDelivery.state == "pending", m.WebhookDelivery.attempts > 0)
+    """Pending rows whose last try failed (a first try still in flight is not failing)."""
+    return and_(
+        m.WebhookDelivery.state == "pending",
+        m.WebhookDelivery.attempts > 0,
+        m.WebhookDelivery.last_error != "",
+    )
 
 
 def backlog(db: DbSession) -> int:
