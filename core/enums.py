@@ -33,6 +33,8 @@ class Channel(StrEnum):
     MINI_PROGRAM = "mini_program"
     VIDEO = "video"
     REFERRAL = "referral"
+    WALK_IN = "walk_in"
+    """现场: at the hall's window, usually with a queue ticket number (叫号)."""
 
     @property
     def label(self) -> str:
@@ -46,6 +48,7 @@ _CHANNEL_LABELS = {
     Channel.MINI_PROGRAM: "小程序",
     Channel.VIDEO: "视频",
     Channel.REFERRAL: "转介",
+    Channel.WALK_IN: "现场",
 }
 
 

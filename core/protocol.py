@@ -26,6 +26,13 @@ from typing import Any, ClassVar
 
 from core.enums import Channel, Outcome, ServiceType, SessionState
 from core.session_rules import Action
+from core.validation import (
+    INTAKE_CHANNELS,
+    id_number_error,
+    name_error,
+    phone_error,
+    ticket_error,
+)
 
 
 class RecordKind(StrEnum):
@@ -349,6 +356,7 @@ class SessionCreate(Payload):
     caller_id_number: str = spec(Text("身份证号", max_len=32), "")
     matter_code: str | None = spec(Id("事项编码"))
     take: bool = spec(Flag("立即接入", default=True), True)
+    ticket_number: str = spec(Text("排队号", max_len=32), "")
 
     def fields(self) -> dict[str, Any]:
         """The fields :func:`core.validation.validate_new_session` checks."""
@@ -359,6 +367,7 @@ class SessionCreate(Payload):
             "caller_name": self.caller_name,
             "caller_phone": self.caller_phone,
             "caller_id_number": self.caller_id_number,
+            "ticket_number": self.ticket_number,
         }
 
 
@@ -635,3 +644,119 @@ def parse_mutation(
         created_at=parse_created_at(created_at, now=now),
         payload=parsed,
     )
+
+
+# -- intake (sessions sent by other systems, ``POST /api/v1/intake/sessions``) -----------
+
+MAX_ATTACHMENTS = 10
+INTAKE_FUTURE_SLACK = timedelta(minutes=10)
+"""Another system's clock may run a little ahead; a receipt time beyond this is refused."""
+
+
+class IntakeErrors(ValueError):
+    """Every field of an intake request that does not fit: ``{field: 中文 message}``."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("；".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Attachments(Spec):
+    """Attachments as metadata only (name, URL, size, type); nothing is fetched."""
+
+    def empty(self) -> Any:
+        return ()
+
+    def convert(self, key: str, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为列表")
+        if len(value) > MAX_ATTACHMENTS:
+            raise ProtocolError(key, f"{_name(self.label, key)}最多 {MAX_ATTACHMENTS} 个")
+        name, url = Text("附件名称", max_len=128, nonempty=True), Text("附件地址", max_len=1024)
+        kind, size = Text("附件类型", max_len=100), Int("附件大小", low=0, high=2**40)
+        out = []
+        for i, item in enumerate(value, 1):
+            where = f"{key}[{i}]"
+            if not isinstance(item, dict):
+                raise ProtocolError(key, f"第 {i} 个附件（{where}）应为对象")
+            entry = {
+                "name": name.parse(f"{where}.name", item.get("name"), "name" in item),
+                "url": url.parse(f"{where}.url", item.get("url"), "url" in item),
+                "content_type": kind.parse(
+                    f"{where}.content_type", item.get("content_type"), "content_type" in item
+                ),
+                "size": size.parse(f"{where}.size", item.get("size"), "size" in item),
+            }
+            if entry["url"] and not re.match(r"https?://", entry["url"], re.IGNORECASE):
+                raise ProtocolError(key, f"第 {i} 个附件的地址（{where}.url）应以 http(s):// 开头")
+            out.append(entry)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class IntakeSession:
+    """A session another system sends (a 12345 work order, a web chat, a queue ticket)."""
+
+    external_id: str = spec(Id("外部编号", required=True))
+    channel: str = spec(Choice("来源渠道", required=True, values=_values(INTAKE_CHANNELS)))
+    caller_name: str = spec(Text("群众姓名", max_len=64), "")
+    caller_phone: str = spec(Text("联系电话", max_len=32), "")
+    caller_id_number: str = spec(Text("身份证号", max_len=32), "")
+    matter_code: str | None = spec(Id("事项编码"))
+    service_type: str = spec(Choice("服务类型", values=_values(ServiceType), default="consult"))
+    summary: str = spec(Text("诉求描述", max_len=2000, nonempty=True), "")
+    received_at: datetime | None = spec(When("受理时间", required=True))  # noqa: RUF009
+    due_at: datetime | None = spec(When("办结期限"))  # noqa: RUF009
+    ticket_number: str = spec(Text("排队号", max_len=32), "")
+    team_id: str | None = spec(Id("班组"))
+    attachments: tuple[dict[str, Any], ...] = spec(Attachments("附件"), ())
+
+
+def parse_intake(raw: Any, *, now: datetime | None = None) -> IntakeSession:
+    """Read and check an intake request, naming every field that does not fit.
+
+    The words name the field in Chinese and never repeat the value sent.
+
+    Raises:
+        IntakeErrors: with one message per field.
+    """
+    if not isinstance(raw, Mapping):
+        raise IntakeErrors({"body": "请求内容应为 JSON 对象"})
+    now = now or datetime.now()
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(IntakeSession):
+        s: Spec = f.metadata["spec"]
+        try:
+            values[f.name] = s.parse(f.name, raw.get(f.name), f.name in raw)
+        except ProtocolError as exc:
+            errors[exc.field.split("[")[0]] = exc.reason
+            values[f.name] = None
+    received = values.get("received_at")
+    if received is not None and received > now + INTAKE_FUTURE_SLACK:
+        errors["received_at"] = "受理时间（received_at）不能晚于现在"
+    due = values.get("due_at")
+    if due is not None and received is not None and due < received:
+        errors["due_at"] = "办结期限（due_at）不能早于受理时间"
+    checks = {
+        "caller_name": lambda v: name_error(v, required=False),
+        "caller_phone": lambda v: phone_error(v, required=values.get("channel") == "hotline"),
+        "caller_id_number": id_number_error,
+        "ticket_number": ticket_error,
+    }
+    for key, check in checks.items():
+        if key in errors:
+            continue
+        message = check(values.get(key) or "")
+        if message:
+            own = _intake_field(key)
+            label = own.metadata["spec"].label if own is not None else key
+            errors[key] = f"{label}（{key}）：{message}"
+    if errors:
+        raise IntakeErrors(errors)
+    return IntakeSession(**values)
+
+
+def _intake_field(name: str) -> dataclasses.Field[Any] | None:
+    return next((f for f in dataclasses.fields(IntakeSession) if f.name == name), None)

@@ -101,6 +101,12 @@ def describe_event(event: Mapping[str, Any]) -> str:
         channel = str(d.get("channel") or "")
         label = Channel(channel).label if channel in Channel._value2member_map_ else ""
         parts.append(f"创建（{label}）" if label else "创建")
+        if d.get("ticket_number"):
+            parts.append(f"，排队号 {d['ticket_number']}")
+        if d.get("source"):
+            parts.append(f"，来自{d['source']}")
+        if d.get("external_id"):
+            parts.append(f"，外部编号 {d['external_id']}")
     elif kind == "assigned":
         parts.append(f"分配给 {d['to']}" if d.get("to") else "分配")
         if d.get("auto"):

@@ -24,8 +24,18 @@ _PROVINCES = frozenset(
     }
 )  # fmt: skip
 
-MANUAL_CHANNELS = (Channel.PHONE, Channel.HOTLINE, Channel.REFERRAL)
-"""Where a session logged by hand comes from: a phone call or a walk-in referral."""
+MANUAL_CHANNELS = (Channel.PHONE, Channel.HOTLINE, Channel.REFERRAL, Channel.WALK_IN)
+"""Where a session logged by hand comes from: a phone call, a referral or the window."""
+INTAKE_CHANNELS = (
+    Channel.HOTLINE,
+    Channel.WEB_CHAT,
+    Channel.MINI_PROGRAM,
+    Channel.VIDEO,
+    Channel.WALK_IN,
+    Channel.REFERRAL,
+)
+"""Where a session sent by another system through the intake API may come from."""
+MAX_TICKET = 16
 
 MAX_NAME = 32
 MAX_SUMMARY = 1000
@@ -99,11 +109,12 @@ def validate_new_session(fields: Mapping[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     channel = str(fields.get("channel") or "")
     if channel not in {c.value for c in MANUAL_CHANNELS}:
-        errors["channel"] = "请选择来源渠道：窗口电话、12345热线或现场转介"
+        errors["channel"] = "请选择来源渠道：窗口电话、12345热线、转介或现场"
     if str(fields.get("service_type") or "") not in {s.value for s in ServiceType}:
         errors["service_type"] = "请选择服务类型：咨询、导办或帮办"
     is_call = channel in (Channel.PHONE.value, Channel.HOTLINE.value)
-    message = name_error(fields.get("caller_name"), required=channel == Channel.REFERRAL.value)
+    in_person = channel in (Channel.REFERRAL.value, Channel.WALK_IN.value)
+    message = name_error(fields.get("caller_name"), required=in_person)
     if message:
         errors["caller_name"] = message
     message = phone_error(fields.get("caller_phone"), required=is_call)
@@ -117,4 +128,19 @@ def validate_new_session(fields: Mapping[str, Any]) -> dict[str, str]:
         errors["summary"] = "请填写诉求描述"
     elif len(summary) > MAX_SUMMARY:
         errors["summary"] = f"诉求描述过长（最多 {MAX_SUMMARY} 字）"
+    message = ticket_error(fields.get("ticket_number"))
+    if message:
+        errors["ticket_number"] = message
     return errors
+
+
+def ticket_error(text: str | None) -> str | None:
+    """None when ``text`` is empty or a queue ticket number (叫号: letters, digits, ``-``)."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_TICKET:
+        return f"排队号过长（最多 {MAX_TICKET} 个字符）"
+    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        return "排队号只能由字母、数字和短横线组成，如 A023"
+    return None

@@ -1,4 +1,5 @@
-"""Command line of the central server: ``python -m server run|seed-demo|create-user|compact``."""
+"""Command line of the central server: ``python -m server run|seed-demo|create-user|compact``
+and the integration keys (``create-api-key|list-api-keys|revoke-api-key``)."""
 
 from __future__ import annotations
 
@@ -206,7 +207,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     if min(spans) < 0:
         print("错误：天数不能为负数", file=sys.stderr)
         return 2
-    retention = Retention(*spans[1:])
+    retention = Retention(*spans[1:], webhook_days=settings.webhook_retention_days)
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
@@ -225,8 +226,89 @@ def cmd_compact(args: argparse.Namespace) -> int:
         f"已清理 {retention.mutations_days:g} 天前的已处理操作记录 "
         f"{trimmed.total('applied_mutations')} 条、{retention.events_days:g} 天前的实时通知 "
         f"{trimmed.total('events')} 条、{retention.audit_days:g} 天前的审计日志 "
-        f"{trimmed.total('audit_log')} 条（每批最多 {args.chunk} 条）"
+        f"{trimmed.total('audit_log')} 条、{retention.webhook_days:g} 天前已送达的回调 "
+        f"{trimmed.total('webhook_deliveries')} 条（每批最多 {args.chunk} 条）"
     )
+    return 0
+
+
+def _open_db(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from server.db import make_engine, migrate, session_factory
+
+    engine = make_engine(_settings(args).database_url)
+    migrate(engine)
+    return engine, session_factory(engine)
+
+
+def cmd_create_api_key(args: argparse.Namespace) -> int:
+    from server.services.intake import create_key
+
+    routes: dict[str, str] = {}
+    for item in args.route or []:
+        matter, sep, team = item.partition("=")
+        if not sep or not matter.strip() or not team.strip():
+            print("错误：--route 应写作 事项编码=班组编号", file=sys.stderr)
+            return 2
+        routes[matter.strip()] = team.strip()
+    engine, sessions = _open_db(args)
+    try:
+        with sessions() as db:
+            try:
+                made = create_key(
+                    db,
+                    name=args.name,
+                    team_ids=args.team,
+                    callback_url=args.callback or "",
+                    routes=routes,
+                    via="command_line",
+                )
+            except ValueError as exc:
+                print(f"错误：{exc}", file=sys.stderr)
+                return 2
+            db.commit()
+    finally:
+        engine.dispose()
+    print(f"已创建集成密钥 {made.id}（{args.name}，班组 {'、'.join(args.team)}）")
+    print(f"集成密钥：{made.key}")
+    print(f"回调签名密钥：{made.signing_secret}")
+    print("以上两项只显示这一次，请立即交给对接系统妥善保存。")
+    return 0
+
+
+def cmd_list_api_keys(args: argparse.Namespace) -> int:
+    from server.services.intake import key_out, list_keys
+
+    engine, sessions = _open_db(args)
+    try:
+        with sessions() as db:
+            rows = [key_out(r) for r in list_keys(db)]
+    finally:
+        engine.dispose()
+    if not rows:
+        print("（没有集成密钥）")
+    for r in rows:
+        state = f"已吊销 {r['revoked_at'][:16]}" if r["revoked_at"] else "有效"
+        callback = r["callback_url"] or "无回调"
+        print(
+            f"{r['id']}\t{r['name']}\t{r['key_prefix']}…\t{','.join(r['team_ids'])}\t"
+            f"{callback}\t{state}"
+        )
+    return 0
+
+
+def cmd_revoke_api_key(args: argparse.Namespace) -> int:
+    from server.services.intake import revoke_key
+
+    engine, sessions = _open_db(args)
+    try:
+        with sessions() as db:
+            if not revoke_key(db, args.key_id, via="command_line"):
+                print(f"错误：没有有效的集成密钥 {args.key_id}", file=sys.stderr)
+                return 1
+            db.commit()
+    finally:
+        engine.dispose()
+    print(f"已吊销集成密钥 {args.key_id}")
     return 0
 
 
@@ -286,6 +368,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunk", type=_positive_int, default=5000, help="每个事务最多删除的行数（默认 5000）"
     )
     compact.set_defaults(func=cmd_compact)
+
+    key = sub.add_parser("create-api-key", help="新建对接系统的集成密钥（只显示一次）")
+    key.add_argument("--name", required=True, help="对接系统的名称，如 12345热线")
+    key.add_argument("--team", action="append", required=True, help="可派送的班组编号（可重复）")
+    key.add_argument("--callback", help="回调地址（http/https），会话进展时通知对方")
+    key.add_argument(
+        "--route", action="append", help="事项编码=班组编号：多个班组时按事项派送（可重复）"
+    )
+    key.add_argument("--database-url")
+    key.set_defaults(func=cmd_create_api_key)
+    keys = sub.add_parser("list-api-keys", help="列出集成密钥（不显示密钥本身）")
+    keys.add_argument("--database-url")
+    keys.set_defaults(func=cmd_list_api_keys)
+    revoke = sub.add_parser("revoke-api-key", help="吊销集成密钥")
+    revoke.add_argument("key_id", help="密钥编号（key_…，见 list-api-keys）")
+    revoke.add_argument("--database-url")
+    revoke.set_defaults(func=cmd_revoke_api_key)
     return parser
 
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
 from server import logs, metrics, openapi_doc, share_pages
-from server.api import admin, audit, auth, events, health, sync, team
+from server.api import admin, audit, auth, events, health, intake, sync, team
 from server.api import knowledge as knowledge_routes
 from server.api import sessions as session_routes
 from server.api import share as share_routes
@@ -30,6 +30,7 @@ from server.services import (
     dispatch,
     registry,  # noqa: F401  (registers mutation handlers)
 )
+from server.services.callbacks import WAKE_INFO, Deliverer
 from server.services.events import BUS_INFO, EventBus, PgListener
 from server.services.identity import ensure_server_id
 
@@ -67,10 +68,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         listener = PgListener(app.state.settings.database_url, app.state.events)
         listener.start()
     app.state.listener = listener
+    deliverer: Deliverer = app.state.deliverer
+    if app.state.settings.webhooks_enabled:
+        deliverer.start()  # callbacks to other systems (services/callbacks.py)
     try:
         yield
     finally:
         app.state.events.close()
+        deliverer.stop()
         if listener is not None:
             listener.stop()
         metrics.worker_exited()
@@ -97,7 +102,10 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
     app.state.events = EventBus()
     # Mutation handlers read settings (capacity, deadlines) from their session's info;
     # the commit hook of ``publish`` wakes this process's polls through the bus.
-    app.state.db.configure(info={"settings": settings, BUS_INFO: app.state.events})
+    app.state.deliverer = Deliverer(app.state.db, settings)
+    app.state.db.configure(
+        info={"settings": settings, BUS_INFO: app.state.events, WAKE_INFO: app.state.deliverer}
+    )
     dispatch.install(app)  # event polls count as heartbeats (presence, auto-assignment)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(metrics.MetricsMiddleware)
@@ -158,6 +166,8 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         admin.router,
         audit.router,
         walkthrough_routes.router,
+        intake.router,
+        intake.admin_router,
         share_routes.router,
         session_routes.router,
         knowledge_routes.router,

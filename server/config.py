@@ -84,3 +84,19 @@ class ServerSettings:
     """The body of a request without a token (login, the join form) must arrive within this."""
     refresh_ttl_days: float = 14.0
     """A refresh token (kept in the client's keyring) lasts this long after its last use."""
+    webhooks_enabled: bool = field(
+        default_factory=lambda: os.environ.get("BANGBAN_WEBHOOKS", "1") not in ("0", "off")
+    )
+    """Run the callback delivery thread in this process (``services/callbacks.py``)."""
+    webhook_poll_seconds: float = 2.0
+    """How often the delivery thread looks for due callbacks (a commit here wakes it)."""
+    webhook_backoff_base_seconds: float = 5.0
+    """The first retry waits this long, each further one twice as long (with jitter)."""
+    webhook_backoff_max_seconds: float = 3600.0
+    """Retries never wait longer than this; delivery is retried until it succeeds."""
+    webhook_timeout_seconds: float = 10.0
+    """Connect and read timeout of one callback request."""
+    webhook_retention_days: float = 30.0
+    """Delivered callbacks are trimmed by ``compact`` after this long (pending ones never)."""
+    webhook_lease_seconds: float = 60.0
+    """A claimed callback is left to its process this long before another may send it."""

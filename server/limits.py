@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from server.config import ServerSettings
+from server.errors import ApiError
 from server.gzip_request import MAX_BODY, BadGzip, BodyInflater, TooLarge
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ FORM_TYPES = ("application/x-www-form-urlencoded",)
 
 USER_SCOPE_KEY = "bangban.user"
 """Where the middleware leaves the :class:`server.auth.CurrentUser` it checked."""
+KEY_SCOPE_KEY = "bangban.api_key"
+"""Where the middleware leaves the integration key it checked (intake routes)."""
 REQUEST_ID_KEY = "bangban.request_id"
 
 
@@ -70,6 +73,9 @@ class Policy:
     content_types: tuple[str, ...] = JSON_TYPES
     read_seconds: float = 30.0
     """The whole body must have arrived within this many seconds."""
+    credential: str = "user"
+    """What the bearer token must be: a user's sign-in token, or an integration key
+    (``api_key``, the intake routes: ``server/services/intake.py``)."""
 
 
 OPEN_SMALL = Policy(4 * KB, 8 * KB, authenticated=False, read_seconds=10.0)
@@ -81,6 +87,8 @@ KNOWLEDGE_IMPORT = Policy(
 )
 """An import file of up to 16 MB (10,000 rows of XLSX are about 3 MB)."""
 API_DEFAULT = Policy(256 * KB, 1 * MB, authenticated=True)
+INTAKE = Policy(64 * KB, 128 * KB, authenticated=True, credential="api_key")
+"""Sessions from other systems: a summary, names and attachment metadata only."""
 OTHER = Policy(4 * KB, 4 * KB, authenticated=False, read_seconds=10.0)
 
 ROUTES: list[tuple[re.Pattern[str], Policy]] = [
@@ -90,6 +98,7 @@ ROUTES: list[tuple[re.Pattern[str], Policy]] = [
     (re.compile(r"/api/v1/sync/mutations"), PUSH),
     (re.compile(r"/api/v1/admin/walkthroughs(/.*)?"), ADMIN_UPLOAD),
     (re.compile(r"/api/v1/knowledge/import"), KNOWLEDGE_IMPORT),
+    (re.compile(r"/api/v1/intake/.*"), INTAKE),
     (re.compile(r"/api/v1/.*"), API_DEFAULT),
     (re.compile(r"/j(/[^/]*)?"), OPEN_FORM),
 ]
@@ -255,7 +264,9 @@ class RequestLimits:
         encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
         if encoding not in ("identity", "gzip"):
             raise _Refuse(415, "unsupported_encoding", "请求内容的压缩方式不受支持")
-        if policy.authenticated:
+        if policy.authenticated and policy.credential == "api_key":
+            await self._authenticate_key(scope)
+        elif policy.authenticated:
             await self._authenticate(scope)
         elif self.open_body_seconds is not None:
             policy = replace(policy, read_seconds=self.open_body_seconds)
@@ -304,6 +315,22 @@ class RequestLimits:
         if user is None:
             raise _Refuse(401, "unauthorized", "登录已失效，请重新登录")
         scope[USER_SCOPE_KEY] = (token, user)
+
+    async def _authenticate_key(self, scope: Scope) -> None:
+        from server.services.intake import check_key
+
+        header = _header(scope, b"authorization") or ""
+        factory = scope["app"].state.db
+
+        def look_up() -> Any:
+            with factory() as db:
+                return check_key(db, header)
+
+        try:
+            key = await run_in_threadpool(look_up)
+        except ApiError as exc:
+            raise _Refuse(exc.status, exc.code, exc.message) from None
+        scope[KEY_SCOPE_KEY] = (header, key)
 
 
 def _too_large(policy: Policy) -> str:

@@ -119,12 +119,34 @@ def _queue_family(sessions: Any) -> GaugeMetricFamily:
     return family
 
 
+def _callback_family(sessions: Any) -> GaugeMetricFamily:
+    from server.services.callbacks import backlog, failing_filter
+
+    family = GaugeMetricFamily(
+        "bangban_callbacks_pending",
+        "Callbacks to other systems not yet delivered, and those of them that failed",
+        labels=["kind"],
+    )
+    from sqlalchemy import func, select
+
+    from server import models as m
+
+    with sessions() as db:
+        family.add_metric(["pending"], backlog(db))
+        failing = db.scalar(
+            select(func.count()).select_from(m.WebhookDelivery).where(failing_filter())
+        )
+        family.add_metric(["failing"], int(failing or 0))
+    return family
+
+
 class _QueueCollector:
     def __init__(self, sessions: Any) -> None:
         self._sessions = sessions
 
     def collect(self) -> Any:
         yield _queue_family(self._sessions)
+        yield _callback_family(self._sessions)
 
 
 def render(sessions: Any) -> tuple[bytes, str]:

@@ -478,3 +478,76 @@ class Rectification(Base):
     outcome: Mapped[str] = mapped_column(Text, default="")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    """An integration key of another system (12345 hotline, portal, queue tickets).
+
+    Only the key's SHA-256 is stored; ``signing_secret`` signs the callbacks sent to
+    ``callback_url`` and has to be kept readable for that. ``team_ids`` are the teams
+    the key may put sessions into; ``routes`` maps a matter code to one of them.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    team_ids: Mapped[list[Any]] = mapped_column(default=list)
+    routes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    callback_url: Mapped[str] = mapped_column(String(512), default="")
+    signing_secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class IntakeRecord(Base):
+    """A session that arrived through the intake API: whose it is and under which id."""
+
+    __tablename__ = "intake_records"
+    __table_args__ = (
+        # The same external id from the same key is the same session, however many
+        # copies of the request race in.
+        Index("uq_intake_records_key_external", "api_key_id", "external_id", unique=True),
+    )
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    ticket_number: Mapped[str] = mapped_column(String(32), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WebhookDelivery(Base):
+    """The callback outbox: one row per event for a key's callback URL, written in the
+    transaction of the change it tells of and delivered by ``services/callbacks.py``.
+
+    ``state`` is ``pending`` until the receiver answers 2xx, then ``delivered``;
+    ``claimed_until`` is the lease of the process sending it (a conditional UPDATE).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_session", "session_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    session_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -33,12 +33,15 @@ ERROR_OUT: dict[str, Any] = {
 }
 
 _REF = {"$ref": "#/components/schemas/ErrorOut"}
+EXTRA_SCHEMAS: dict[str, Any] = {}
+"""Schemas of bodies a route reads itself (``server/api/intake.py``), by name."""
 
 
 def document(app: FastAPI, base: Any) -> dict[str, Any]:
     schema: dict[str, Any] = base()
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorOut"] = ERROR_OUT
+    components.update(EXTRA_SCHEMAS)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     for item in schema.get("paths", {}).values():

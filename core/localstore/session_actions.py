@@ -130,6 +130,8 @@ class NewSessionRequest:
     matter_code: str | None = None
     take: bool = True
     """Take it now (active, mine) rather than put it in the team's queue."""
+    ticket_number: str = ""
+    """The queue ticket (叫号) of a walk-in (现场), if any."""
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -139,6 +141,7 @@ class NewSessionRequest:
             "caller_name": self.caller_name,
             "caller_phone": self.caller_phone,
             "caller_id_number": self.caller_id_number,
+            "ticket_number": self.ticket_number,
         }
 
 
@@ -435,6 +438,7 @@ class SessionActions:
                 channel=request.channel,
                 summary=request.summary.strip()[:200],
                 manual=True,
+                ticket_number=request.ticket_number.strip() or None,
             )
         ]
         if take:
@@ -474,6 +478,7 @@ class SessionActions:
                     caller_id_number=request.caller_id_number,
                     matter_code=request.matter_code or None,
                     take=take,
+                    ticket_number=request.ticket_number.strip(),
                 ),
             )
         return self._result(session_id, mutation_id)

@@ -42,9 +42,11 @@ class Retention:
     mutations_days: float = 30.0
     events_days: float = 2.0
     audit_days: float = 3 * 365.0
+    webhook_days: float = 30.0
+    """Delivered callbacks (``webhook_deliveries``); pending ones are never trimmed."""
 
     def __post_init__(self) -> None:
-        for name in ("mutations_days", "events_days", "audit_days"):
+        for name in ("mutations_days", "events_days", "audit_days", "webhook_days"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 
@@ -119,6 +121,14 @@ def trim(
         ),
         ("events", m.Event.id, m.Event.at, retention.events_days, True),
         ("audit_log", m.AuditLog.id, m.AuditLog.at, retention.audit_days, False),
+        # delivered_at is NULL until delivered, so pending rows never match the cutoff.
+        (
+            "webhook_deliveries",
+            m.WebhookDelivery.id,
+            m.WebhookDelivery.delivered_at,
+            retention.webhook_days,
+            False,
+        ),
     ]
     for table, key, age, days, keep_newest in plan:
         _trim_table(

@@ -49,7 +49,7 @@ from server.audit import record_audit
 from server.auth import CurrentUser
 from server.changes import Audience, record
 from server.errors import ApiError
-from server.services import share
+from server.services import callbacks, share
 from server.services.dispatch import dispatch_team, session_brief, setting
 from server.services.events import publish
 from server.services.mutations import Applied, Mutation, Rejected, handler
@@ -217,6 +217,7 @@ def create_session(db: DbSession, user: CurrentUser, mutation: Mutation) -> Appl
         channel=session.channel,
         summary=summary[:200],
         manual=True,
+        ticket_number=p.ticket_number or None,
         offline_at=_offline_at(mutation, now),
     )
     take = p.take
@@ -293,6 +294,7 @@ def transition(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     if prev_state is S.WAITING:
         publish(db, "queue_changed", session_brief(session), team_id=session.team_id, for_team=True)
     _leads_update(db, session, action.value)
+    callbacks.session_changed(db, session, effect.event, now=now)  # to the sending system
     if action in (Action.CLOSE, Action.ESCALATE, Action.CALLBACK):
         dispatch_team(db, session.team_id, now=now)
     return Applied(records=[(K.SESSION, session.id)])
@@ -678,4 +680,5 @@ def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> A
             for_leads=True,
         )
     log_session(db, session, now=now)
+    callbacks.session_changed(db, session, "rated", now=now)
     return Applied(records=[(K.EVALUATION, evaluation_id), (K.SESSION, session.id)])

@@ -210,3 +210,15 @@ def test_a_new_session_names_every_wrong_field() -> None:
         )
         == {}
     )
+
+
+def test_a_created_event_names_the_ticket_and_the_sending_system() -> None:
+    from core.session_timeline import describe_event
+
+    walk_in = {"kind": "created", "detail": {"channel": "walk_in", "ticket_number": "A023"}}
+    assert describe_event(walk_in) == "创建（现场），排队号 A023"
+    sent = {
+        "kind": "created",
+        "detail": {"channel": "hotline", "source": "12345热线", "external_id": "GD-1"},
+    }
+    assert describe_event(sent) == "创建（12345热线），来自12345热线，外部编号 GD-1"

@@ -85,6 +85,25 @@ def test_a_walk_in_referral_needs_a_name_and_an_unknown_matter_is_refused(qtbot:
     assert request.channel == "referral" and not request.take and request.matter_code is None
 
 
+def test_a_walk_in_at_the_window_carries_its_queue_ticket(qtbot: QtBot) -> None:
+    dialog = show(qtbot, NewSessionDialog(None, MATTERS))
+    assert not dialog.ticket.isEnabled()  # only 现场 has a ticket
+    dialog.channel.setCurrentIndex(dialog.channel.findData("walk_in"))
+    assert dialog.channel.currentText() == "现场" and dialog.ticket.isEnabled()
+    type_text(qtbot, dialog.summary, "现场咨询个体工商户登记")
+    type_text(qtbot, dialog.name, "李女士")
+    type_text(qtbot, dialog.ticket, "A 023!")
+    press_ok(qtbot, dialog)
+    assert "排队号只能由字母、数字和短横线组成" in dialog.error.text()
+    assert dialog.focusWidget() is dialog.ticket
+    dialog.ticket.clear()
+    type_text(qtbot, dialog.ticket, "A023")
+    press_ok(qtbot, dialog)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    request = dialog.request()
+    assert (request.channel, request.ticket_number) == ("walk_in", "A023")
+
+
 def test_transfer_needs_a_target_and_a_reason(qtbot: QtBot) -> None:
     colleagues = [Choice(3, "王芳（在线）"), Choice(4, "刘洋（离线）")]
     dialog = show(qtbot, TransferDialog(None, colleagues, [Choice("team-bb", "远程帮办组")]))

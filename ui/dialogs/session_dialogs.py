@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.enums import EVALUATION_LABELS, Outcome, ServiceType
+from core.enums import EVALUATION_LABELS, Channel, Outcome, ServiceType
 from core.localstore.session_actions import (
     Escalation1515,
     EvaluationRequest,
@@ -552,7 +552,8 @@ class EvaluationDialog(FormDialog):
 
 
 class NewSessionDialog(FormDialog):
-    """新建会话 for a phone call or a walk-in referral, every field checked."""
+    """新建会话 for a phone call, a referral or a walk-in at the window (现场, with its
+    queue ticket), every field checked."""
 
     ok_text = "新建"
 
@@ -564,7 +565,7 @@ class NewSessionDialog(FormDialog):
         self.service = QComboBox()
         _fill(self.service, [Choice(s.value, s.label) for s in ServiceType])
         self.name = QLineEdit()
-        self.name.setPlaceholderText(self.tr("如：张先生（来电可不填，现场转介必填）"))
+        self.name.setPlaceholderText(self.tr("如：张先生（来电可不填，现场和转介必填）"))
         self.name.setMaxLength(32)
         self.phone = QLineEdit()
         self.phone.setPlaceholderText(self.tr("手机 13812345678 或座机 025-84561234"))
@@ -580,6 +581,9 @@ class NewSessionDialog(FormDialog):
         if completer is not None:
             completer.setFilterMode(Qt.MatchFlag.MatchContains)
             completer.setCompletionMode(completer.CompletionMode.PopupCompletion)
+        self.ticket = QLineEdit()
+        self.ticket.setPlaceholderText(self.tr("现场取号的排队号，如 A023（选填）"))
+        self.ticket.setMaxLength(16)
         self.summary = _multiline(self.tr("群众的诉求，如：咨询灵活就业人员社保缴费档次"), 90)
         self.take = QRadioButton(self.tr("由我接待(&M)"))
         self.queue = QRadioButton(self.tr("放入班组队列(&Q)"))
@@ -596,6 +600,7 @@ class NewSessionDialog(FormDialog):
         self.form.addRow(self.tr("群众姓名"), self.name)
         self.form.addRow(self.tr("联系电话"), self.phone)
         self.form.addRow(self.tr("身份证号"), self.id_number)
+        self.form.addRow(self.tr("排队号"), self.ticket)
         self.form.addRow(self.tr("办理事项"), self.matter)
         self.form.addRow(self.tr("诉求描述"), self.summary)
         self.form.addRow(self.tr("接待方式"), row)
@@ -605,8 +610,18 @@ class NewSessionDialog(FormDialog):
             "caller_name": self.name,
             "caller_phone": self.phone,
             "caller_id_number": self.id_number,
+            "ticket_number": self.ticket,
             "summary": self.summary,
         }
+        self.channel.currentIndexChanged.connect(self._on_channel_changed)
+        self._on_channel_changed()
+
+    def _on_channel_changed(self) -> None:
+        # Only a walk-in at the window has a queue ticket.
+        walk_in = self.channel.currentData() == Channel.WALK_IN.value
+        self.ticket.setEnabled(walk_in)
+        if not walk_in:
+            self.ticket.clear()
 
     def matter_code(self) -> str | None:
         index = self.matter.findText(self.matter.currentText())
@@ -625,6 +640,7 @@ class NewSessionDialog(FormDialog):
             caller_id_number=self.id_number.text().strip(),
             matter_code=self.matter_code(),
             take=self.take.isChecked(),
+            ticket_number=self.ticket.text().strip(),
         )
 
     def problems(self) -> list[tuple[QWidget, str]]:
