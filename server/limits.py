@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 KB, MB = 1024, 1024 * 1024
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded",)
+UPLOAD_TYPES = ("multipart/form-data",)
 
 USER_SCOPE_KEY = "bangban.user"
 """Where the middleware leaves the :class:`server.auth.CurrentUser` it checked."""
@@ -78,6 +79,20 @@ PUSH = Policy(8 * MB, MAX_BODY, authenticated=True, read_seconds=120.0)
 ADMIN_UPLOAD = Policy(2 * MB, 8 * MB, authenticated=True, read_seconds=60.0)
 API_DEFAULT = Policy(256 * KB, 1 * MB, authenticated=True)
 OTHER = Policy(4 * KB, 4 * KB, authenticated=False, read_seconds=10.0)
+CALLER_JSON = Policy(24 * KB, 24 * KB, authenticated=False, read_seconds=10.0)
+"""The caller's conversation API (a question of 1,000 characters, a message of 2,000)."""
+CALLER_FORM = Policy(
+    24 * KB, 24 * KB, authenticated=False, content_types=FORM_TYPES, read_seconds=10.0
+)
+CALLER_UPLOAD = Policy(
+    4 * MB,
+    4 * MB,
+    authenticated=False,
+    content_types=(*JSON_TYPES, *UPLOAD_TYPES),
+    read_seconds=60.0,
+)
+"""A caller's message: JSON text, or one photo (multipart) of at most about 3 MB."""
+CALLER_PHOTO_FORM = replace(CALLER_UPLOAD, content_types=UPLOAD_TYPES)
 
 ROUTES: list[tuple[re.Pattern[str], Policy]] = [
     (re.compile(r"/api/v1/auth/(login|refresh)"), OPEN_SMALL),
@@ -85,8 +100,12 @@ ROUTES: list[tuple[re.Pattern[str], Policy]] = [
     (re.compile(r"/api/v1/health"), OPEN_SMALL),
     (re.compile(r"/api/v1/sync/mutations"), PUSH),
     (re.compile(r"/api/v1/admin/walkthroughs(/.*)?"), ADMIN_UPLOAD),
+    (re.compile(r"/api/v1/public/conversations/[^/]+/messages"), CALLER_UPLOAD),
+    (re.compile(r"/api/v1/public/(conversations|ratings)(/[^/]+/evaluation)?"), CALLER_JSON),
     (re.compile(r"/api/v1/.*"), API_DEFAULT),
     (re.compile(r"/j(/[^/]*)?"), OPEN_FORM),
+    (re.compile(r"/c/[^/]+/photo"), CALLER_PHOTO_FORM),
+    (re.compile(r"/(c|r)(/[^/]+(/(send|rate))?)?"), CALLER_FORM),
 ]
 """First match wins; anything else gets :data:`OTHER`."""
 
