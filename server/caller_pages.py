@@ -12,60 +12,33 @@ page on another site can neither read the cookie nor make the token).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 import secrets
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from core.enums import EVALUATION_LABELS
 from core.protocol import MESSAGE_MAX_LEN
-from core.resources import resource_path
 from core.search.pinyin import initials
 from server import models as m
+from server.pages import MODE_COOKIE, modes, render_page
 from server.services import conversations as conv
 from server.services.session_ops import EvaluationRefused, record_caller_evaluation
 
 router = APIRouter(include_in_schema=False)
 
 BROWSER_COOKIE = "bangban_caller"
-MODE_COOKIE = "bangban_mode"
 COOKIE_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 LEVELS = [(s, EVALUATION_LABELS[s]) for s in (5, 4, 3, 2, 1)]
-
-
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(str(resource_path("templates"))),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _hash_source(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-@lru_cache(maxsize=1)
-def _assets() -> tuple[str, str, str, str]:
-    css = (resource_path("join") / "style.css").read_text("utf-8") + (
-        resource_path("templates") / "chat.css"
-    ).read_text("utf-8")
-    js = (resource_path("templates") / "chat.js").read_text("utf-8")
-    return css, _hash_source(css), js, _hash_source(js)
 
 
 # -- cookies and CSRF ---------------------------------------------------------------------
@@ -111,11 +84,6 @@ def set_browser_cookie(response: Response, request: Request, browser: str) -> No
     )
 
 
-def _modes(request: Request) -> tuple[bool, bool]:
-    value = request.cookies.get(MODE_COOKIE) or ""
-    return "large" in value, "contrast" in value
-
-
 def address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -134,46 +102,21 @@ def render(
     headers: dict[str, str] | None = None,
     **values: Any,
 ) -> HTMLResponse:
-    css, css_hash, js, js_hash = _assets()
-    large, contrast = _modes(request)
+    """A consultation page; every form on it carries this browser's CSRF token."""
     browser = browser or browser_id(request)
-    body = (
-        environment()
-        .get_template(name)
-        .render(
-            title=title,
-            brand="政务服务 · 线上咨询",
-            brand_short="线上咨询",
-            subtitle="工作人员在线为您解答办事问题",
-            style=css,
-            script=js if script else "",
-            large=large,
-            contrast=contrast,
-            mode_classes=" ".join(c for c, on in (("large", large), ("contrast", contrast)) if on),
-            mode_back=request.url.path,
-            csrf=csrf_for(browser[0]),
-            **values,
-        )
+    response = render_page(
+        request,
+        name,
+        title=title,
+        brand="政务服务 · 线上咨询",
+        brand_short="线上咨询",
+        subtitle="工作人员在线为您解答办事问题",
+        status=status,
+        script=script,
+        headers=headers,
+        csrf=csrf_for(browser[0]),
+        **values,
     )
-    policy = (
-        "default-src 'none'; "
-        f"style-src {css_hash}; "
-        f"script-src {js_hash}; "
-        "connect-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
-    response = HTMLResponse(body, status_code=status)
-    response.headers.update(
-        {
-            "Content-Security-Policy": policy,
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-            "X-Frame-Options": "DENY",
-            "X-Content-Type-Options": "nosniff",
-        }
-    )
-    if headers:
-        response.headers.update(headers)
     if browser[1]:
         set_browser_cookie(response, request, browser[0])
     return response
@@ -343,7 +286,7 @@ def mode(
     request: Request, back: str = "/c", large: int | None = None, contrast: int | None = None
 ) -> Response:
     """Switch large type or high contrast (a cookie remembers it) and go back."""
-    now_large, now_contrast = _modes(request)
+    now_large, now_contrast = modes(request)
     if large is not None:
         now_large = bool(large)
     if contrast is not None:
