@@ -18,6 +18,13 @@
       text.textContent = msg.text;
       li.appendChild(text);
     }
+    (msg.photos || []).forEach(function (id) {
+      var img = document.createElement("img");
+      img.className = "photo";
+      img.alt = "照片";
+      img.src = list.getAttribute("data-page") + "/photo/" + encodeURIComponent(id);
+      li.appendChild(img);
+    });
     list.appendChild(li);
     li.scrollIntoView({ block: "end" });
   }
@@ -36,6 +43,13 @@
         setTimeout(poll, 100);
       })
       .catch(function () { setTimeout(poll, 5000); });
+  }
+  var picker = document.getElementById("photo");
+  var picked = document.getElementById("picked");
+  if (picker && picked) {
+    picker.addEventListener("change", function () {
+      picked.textContent = picker.files.length ? "已选择：" + picker.files[0].name : "未选择照片";
+    });
   }
   list.setAttribute("data-state", list.getAttribute("data-initial-state") || "");
   if (list.lastElementChild) { list.lastElementChild.scrollIntoView({ block: "end" }); }

@@ -35,7 +35,10 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # The browser speaks Chinese, as the callers' phones do (the file picker's words).
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--lang=zh-CN"]
+        )
         yield chromium
         chromium.close()
 
