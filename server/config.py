@@ -58,13 +58,21 @@ class ServerSettings:
     caller_token_days: float = 7.0
     """A caller's conversation or rating link stops working this long after the session
     closes."""
-    chat_new_per_address_hour: int = 5
+    chat_new_per_address_hour: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_NEW_PER_ADDRESS_HOUR", "5"))
+    )
     """New conversations one address may start in an hour."""
-    chat_new_per_hour: int = 600
+    chat_new_per_hour: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_NEW_PER_HOUR", "600"))
+    )
     """New conversations from all addresses together in an hour."""
-    chat_messages_per_address_minute: int = 20
+    chat_messages_per_address_minute: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_MESSAGES_PER_ADDRESS_MINUTE", "20"))
+    )
     """Caller messages one address may send in a minute."""
-    chat_messages_per_minute: int = 3000
+    chat_messages_per_minute: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_MESSAGES_PER_MINUTE", "3000"))
+    )
     """Caller messages from all addresses together in a minute."""
     chat_image_max_bytes: int = 3 * 1024 * 1024
     """The largest photo a caller may send (as uploaded)."""
