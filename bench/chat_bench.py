@@ -149,7 +149,9 @@ class Ledger:
 
     def latencies(self) -> tuple[list[float], int]:
         with self.lock:
-            got = [(self.received[k] - t) * 1000 for k, t in self.sent.items() if k in self.received]
+            got = [
+                (self.received[k] - t) * 1000 for k, t in self.sent.items() if k in self.received
+            ]
             lost = sum(1 for k in self.sent if k not in self.received)
         return got, lost
 

@@ -67,7 +67,9 @@ class ServerSettings:
     )
     """New conversations from all addresses together in an hour."""
     chat_messages_per_address_minute: int = field(
-        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_MESSAGES_PER_ADDRESS_MINUTE", "20"))
+        default_factory=lambda: int(
+            os.environ.get("BANGBAN_CHAT_MESSAGES_PER_ADDRESS_MINUTE", "20")
+        )
     )
     """Caller messages one address may send in a minute."""
     chat_messages_per_minute: int = field(

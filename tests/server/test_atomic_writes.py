@@ -154,7 +154,12 @@ def test_two_ratings_of_one_session_at_once_store_one_and_open_one_rectification
         barrier = threading.Barrier(WRITERS)
         answers: list[requests.Response | None] = [None] * WRITERS
 
-        def run(i: int, token: str = token, barrier: threading.Barrier = barrier) -> None:
+        def run(
+            i: int,
+            token: str = token,
+            barrier: threading.Barrier = barrier,
+            answers: list[requests.Response | None] = answers,
+        ) -> None:
             barrier.wait(timeout=30)
             answers[i] = rate_as_caller(live_server, token, 1 + i % 2, f"第 {i} 个连接")
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from server import models as m
 from sync.client import ApiClient
+from sync.errors import Forbidden
 from tests.support import DEMO_PASSWORD, LiveServer
 
 ALWAYS = {"opening_hours": "always"}
@@ -172,7 +173,7 @@ def test_the_matter_team_mapping_routes_the_session(open_server: LiveServer) -> 
     with requests.Session() as phone:
         data = start(open_server, phone).json()
     assert session_of_token(open_server, data["token"]).team_id == teams[-1]
-    with pytest.raises(Exception):
+    with pytest.raises(Forbidden):
         login(open_server, "agent").get("/admin/matter-teams")
 
 
@@ -426,7 +427,7 @@ def test_a_rating_link_for_a_phone_session(open_server: LiveServer) -> None:
         data = start(open_server, phone).json()
     session_id = session_of_token(open_server, data["token"]).id
     lead = login(open_server, "lead")
-    with pytest.raises(Exception):
+    with pytest.raises(Forbidden):
         lead.post(f"/sessions/{session_id}/rating-link")
     accept(open_server, agent, session_id)
     link = agent.post(f"/sessions/{session_id}/rating-link")

@@ -246,6 +246,7 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
             "evaluated",
             "rectification_opened",
         ]
+
         # The staff rating the console queued was refused, in words.
         def refusal() -> QMessageBox | None:
             boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
