@@ -53,3 +53,16 @@ def test_holidays_are_closed_and_make_up_saturdays_open() -> None:
 def test_bad_settings_are_refused_in_words(text: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         OpeningHours.parse(text)
+
+
+def test_the_consultation_timeline_and_live_events_have_words() -> None:
+    from core.session_timeline import describe_event, describe_live_event
+
+    assert describe_event({"kind": "first_response", "detail": {}}) == "首次回复群众"
+    assert describe_event({"kind": "evaluated", "detail": {"score": 5, "via": "page"}}) == (
+        "群众评价：非常满意"
+    )
+    title, text = describe_live_event(
+        "message_received", {"summary": "社保卡补办", "text": "在吗", "photo": False}, 1
+    )
+    assert title == "群众发来新消息" and text == "在吗（社保卡补办）"
