@@ -66,3 +66,38 @@ def test_the_consultation_timeline_and_live_events_have_words() -> None:
         "message_received", {"summary": "社保卡补办", "text": "在吗", "photo": False}, 1
     )
     assert title == "群众发来新消息" and text == "在吗（社保卡补办）"
+
+
+def test_a_chat_is_answered_by_the_first_staff_message_not_the_accept() -> None:
+    from datetime import timedelta
+
+    from core.figures import SessionFacts, first_response_seconds
+
+    t0 = datetime(2026, 12, 3, 10, 0)
+    chat = SessionFacts(
+        id="c",
+        service_type="consult",
+        channel="web_chat",
+        state="active",
+        created_at=t0,
+        accepted_at=t0 + timedelta(seconds=5),
+    )
+    assert first_response_seconds(chat) == 5.0  # no message recorded: the 接入 counts
+    answered = {
+        "id": "c",
+        "channel": "web_chat",
+        "state": "active",
+        "created_at": t0.isoformat(),
+        "accepted_at": (t0 + timedelta(seconds=5)).isoformat(),
+        "timeline": [{"kind": "first_response", "at": (t0 + timedelta(seconds=40)).isoformat()}],
+    }
+    assert first_response_seconds(SessionFacts.from_wire(answered)) == 40.0
+    phone = SessionFacts(
+        id="p",
+        service_type="consult",
+        channel="hotline",
+        state="active",
+        created_at=t0,
+        accepted_at=t0 + timedelta(seconds=5),
+    )
+    assert first_response_seconds(phone) == 5.0
