@@ -10,7 +10,8 @@ agents accept them.
 Then every caller long-polls its conversation (``GET …/messages?after=&wait=``) and
 every agent long-polls its events (``ApiClient.events``). In each round every caller
 sends one message and every conversation's agent answers once through the real push
-(``message``/``create``), the sends spread over about a second.
+(``message``/``create``), the sends spread over ``--spread`` seconds (10: 20 messages a
+second each way; ``--spread 1`` is a burst of 200 a second).
 
 Latency is measured from the moment the sender starts its request to the moment the
 receiver's poll returns with the message: caller → agent (the ``message_received``
@@ -18,6 +19,7 @@ event) and agent → caller (the message in the caller's poll). Both clocks are 
 machine's. A message never received is counted as lost.
 
     python bench/chat_bench.py                    # 200 conversations, 10 agents, 3 rounds
+    python bench/chat_bench.py --spread 1            # every caller at once
     python bench/chat_bench.py --conversations 50 --rounds 2
 
 Prints p50 / p95 / max for both directions; the target on loopback is p95 <= 300 ms,
@@ -203,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=10.0,
+        help="seconds over which one round's sends are spread (200 over 10 s = 20 a second)",
+    )
     parser.add_argument("--database-url", default="")
     args = parser.parse_args(argv)
 
@@ -288,8 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             t.start()
         time.sleep(2.0)  # every poll is waiting
 
+        durations: list[float] = []
+
         def caller_sends(c: Caller) -> None:
-            time.sleep(random.uniform(0, 1.0))
+            time.sleep(random.uniform(0, args.spread))
             t0 = time.perf_counter()
             answer = c.http.post(
                 f"{base}/api/v1/public/conversations/{c.token}/messages",
@@ -297,13 +307,14 @@ def main(argv: list[str] | None = None) -> int:
                 headers={"X-CSRF-Token": c.csrf},
                 timeout=30,
             )
+            durations.append((time.perf_counter() - t0) * 1000)
             if answer.status_code == 201:
                 to_agent.send(answer.json()["id"], t0)
             else:
                 to_agent.send(f"failed-{uuid.uuid4()}", t0)
 
         def agent_answers(c: Caller) -> None:
-            time.sleep(random.uniform(0, 1.0))
+            time.sleep(random.uniform(0, args.spread))
             message_id = f"bench-{uuid.uuid4().hex}"
             t0 = time.perf_counter()
             to_caller.send(message_id, t0)
@@ -322,13 +333,18 @@ def main(argv: list[str] | None = None) -> int:
                 },
             )
 
-        senders = ThreadPoolExecutor(64)
+        senders = ThreadPoolExecutor(len(callers))
         for _round in range(args.rounds):
             list(senders.map(caller_sends, callers))
             list(senders.map(agent_answers, callers))
             time.sleep(1.5)
         senders.shutdown()
         time.sleep(3.0)  # the last polls return
+        if durations:
+            print(
+                f"caller's send request: p50 {percentile(durations, 50):.0f} ms, "
+                f"p95 {percentile(durations, 95):.0f} ms, max {max(durations):.0f} ms"
+            )
         for name, ledger in (("caller → agent", to_agent), ("agent → caller", to_caller)):
             got, lost = ledger.latencies()
             if got:

@@ -50,6 +50,12 @@ from server.services.visibility import session_visible
 
 router = APIRouter(tags=["conversations"])
 
+CALLER_RECHECK = 5.0
+"""A waiting caller poll re-reads on its own at most this often. Every write of a message
+wakes it at once (``events.wake_at_commit``, across processes by NOTIFY); hundreds of
+phones re-reading every second (the staff polls' pace without a listener) would be
+the server's main load."""
+
 
 class StartIn(BaseModel):
     matter_code: str = Field(..., max_length=64)
@@ -216,7 +222,8 @@ async def messages(
         changed = view["messages"] or view["state"] != state
         if changed or remaining <= 0 or bus.closed or await request.is_disconnected():
             return view
-        await bus.wait(min(remaining, bus.recheck_seconds()), keys, since=mark)
+        recheck = max(bus.recheck_seconds(), CALLER_RECHECK)
+        await bus.wait(min(remaining, recheck), keys, since=mark)
 
 
 @router.post("/public/conversations/{token}/messages", status_code=201, response_model=SentOut)
