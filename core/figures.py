@@ -96,6 +96,8 @@ class SessionFacts:
     escalation: Mapping[str, Any] | None = None
     callback_due_at: datetime | None = None
     timeline_kinds: frozenset[str] = frozenset()
+    first_response_at: datetime | None = None
+    """The first staff message of a chat session (``web_chat``), issue 13."""
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> SessionFacts:
@@ -114,6 +116,14 @@ class SessionFacts:
         )
         escalation = data.get("escalation")
         assignee = data.get("assignee_id")
+        first_message = _dt(data.get("first_response_at")) or next(
+            (
+                _dt(e.get("at"))
+                for e in data.get("timeline") or []
+                if isinstance(e, Mapping) and e.get("kind") == "first_response"
+            ),
+            None,
+        )
         return cls(
             id=str(data["id"]),
             service_type=str(data.get("service_type") or ""),
@@ -127,6 +137,7 @@ class SessionFacts:
             escalation=dict(escalation) if isinstance(escalation, Mapping) else None,
             callback_due_at=_dt(data.get("callback_due_at")),
             timeline_kinds=kinds,
+            first_response_at=first_message,
         )
 
 
@@ -251,7 +262,14 @@ def duration_stat(values: Iterable[float]) -> DurationStat:
 
 def first_response_seconds(session: SessionFacts) -> float | None:
     """Seconds from arrival to the first 接入 (``accepted_at - created_at``); None if
-    nobody has accepted it yet. A session logged by hand and taken at once counts 0."""
+    nobody has accepted it yet. A session logged by hand and taken at once counts 0.
+
+    An online consultation (``web_chat``) is answered by the first staff message, not
+    by the 接入: ``first_response_at - created_at`` once someone has written. A chat
+    without a recorded first message (one from before messages existed) falls back to
+    its 接入."""
+    if session.channel == Channel.WEB_CHAT.value and session.first_response_at is not None:
+        return max(0.0, (session.first_response_at - session.created_at).total_seconds())
     if session.accepted_at is None:
         return None
     return max(0.0, (session.accepted_at - session.created_at).total_seconds())

@@ -52,6 +52,7 @@ class RecordKind(StrEnum):
     KNOWLEDGE_FEEDBACK = "knowledge_feedback"
     SYNONYMS = "synonyms"
     """One record (id ``all``): the editors' groups of equivalent terms."""
+    MESSAGE = "message"
 
 
 class Op(StrEnum):
@@ -259,6 +260,29 @@ class JsonObject(Spec):
 
 
 @dataclass(frozen=True)
+class IdList(Spec):
+    """A list of at most ``max_items`` distinct record ids (any visible characters)."""
+
+    max_items: int = 4
+
+    def empty(self) -> Any:
+        return ()
+
+    def convert(self, key: str, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ProtocolError(key, f"{_name(self.label, key)}应为编号列表")
+        if len(value) > self.max_items:
+            raise ProtocolError(key, f"{_name(self.label, key)}最多 {self.max_items} 个")
+        one = Id(self.label, required=True)
+        out: list[str] = []
+        for item in value:
+            ident = one.parse(key, item, True)
+            if ident not in out:
+                out.append(ident)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class PresenceOf(Spec):
     """Not a wire field: whether the field ``of`` was sent at all (absent ≠ null)."""
 
@@ -453,6 +477,30 @@ class EvaluationCreate(Payload):
     session_id: str = spec(SESSION_ID, "")
     score: int = spec(Int("评价等级", required=True, low=1, high=5), 0)
     comment: str = spec(Text("评价内容", max_len=1000), "")
+
+
+MESSAGE_MAX_LEN = 2000
+"""The longest chat message, on both sides (the caller's page refuses more too)."""
+
+
+@_register
+@dataclass(frozen=True)
+class MessageCreate(Payload):
+    """A staff member's chat message to the caller of a ``web_chat`` session."""
+
+    KIND = RecordKind.MESSAGE
+    OP = Op.CREATE
+    TARGET = "message_id"
+
+    message_id: str = spec(Id("消息编号", required=True, made_here=True), "")
+    session_id: str = spec(SESSION_ID, "")
+    text: str = spec(Text("消息内容", max_len=MESSAGE_MAX_LEN), "")
+    attachment_ids: tuple[str, ...] = spec(IdList("附件编号"), ())
+
+    def to_wire(self) -> dict[str, Any]:
+        out = super().to_wire()
+        out["attachment_ids"] = list(self.attachment_ids)
+        return out
 
 
 @_register

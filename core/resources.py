@@ -28,5 +28,5 @@ def resources_root() -> Path:
 
 
 def resource_path(*parts: str) -> Path:
-    """``resource_path("join", "layout.html")``: a shipped file or folder."""
+    """``resource_path("templates", "base.html")``: a shipped file or folder."""
     return resources_root().joinpath(*parts)

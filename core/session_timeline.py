@@ -39,6 +39,8 @@ EVENT_LABELS: dict[str, str] = {
     "share_consented": "同意共享屏幕",
     "share_expired": "屏幕共享过期",
     "share_revoked": "撤销屏幕共享",
+    "first_response": "首次回复群众",
+    "callback_requested": "非工作时间留言，请求回电",
 }
 
 REVEAL_FIELDS = {"phone": "电话", "id_number": "证件号", "all": "电话和证件号"}
@@ -132,7 +134,8 @@ def describe_event(event: Mapping[str, Any]) -> str:
         parts.append(f"办结（{label}）" if label else "办结")
     elif kind == "evaluated":
         label = EVALUATION_LABELS.get(_score(d.get("score")), "")
-        parts.append(f"记录好差评：{label}" if label else "记录好差评")
+        verb = "群众评价" if d.get("via") else "记录好差评"  # ``via``: the caller rated
+        parts.append(f"{verb}：{label}" if label else verb)
     elif kind == "revealed":
         parts.append(f"查看完整{REVEAL_FIELDS.get(str(d.get('field')), '号码')}")
     elif kind == "rectification_opened":
@@ -221,6 +224,7 @@ LIVE_EVENT_TITLES = {
     "note_added": "会话有新备注",
     "evaluation_recorded": "新的好差评",
     "rectification_opened": "差评待整改",
+    "message_received": "群众发来新消息",
 }
 
 
@@ -255,6 +259,9 @@ def describe_live_event(kind: str, payload: Mapping[str, Any], user_id: int) -> 
         return title, f"{label}：{summary}"
     if kind == "rectification_opened":
         return title, f"整改期限 {payload.get('deadline') or ''}：{summary}"
+    if kind == "message_received":
+        said = "[照片]" if payload.get("photo") else str(payload.get("text") or "")[:40]
+        return title, f"{said}（{summary}）"
     return title, summary
 
 

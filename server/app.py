@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import APP_VERSION
-from server import logs, metrics, openapi_doc, share_pages
+from server import caller_pages, logs, metrics, openapi_doc, share_pages
 from server.api import admin, audit, auth, events, health, intake, sync, team
 from server.api import knowledge as knowledge_routes
+from server.api import public as public_routes
 from server.api import sessions as session_routes
 from server.api import share as share_routes
 from server.api import walkthroughs as walkthrough_routes
@@ -171,9 +172,11 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         share_routes.router,
         session_routes.router,
         knowledge_routes.router,
+        public_routes.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(share_pages.router)  # the caller's join pages: /j, /j/<code>
+    app.include_router(caller_pages.router)  # online consultation: /c, /c/<token>, /r/<token>
     app.include_router(health.metrics_router)  # /metrics (Prometheus)
     openapi_doc.install(app)  # refusals documented in the shape they are answered in
     return app

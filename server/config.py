@@ -53,6 +53,39 @@ class ServerSettings:
     callback_working_days: int = 1
     """Default deadline of a 待回电 work order, in working days."""
     share_link_minutes: int = 30
+    opening_hours: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_OPENING_HOURS", "09:00-17:00")
+    )
+    """When staff answer online consultations on working days (``core/opening_hours.py``);
+    outside them the caller's start page takes a callback request."""
+    chat_default_team: str = field(
+        default_factory=lambda: os.environ.get("BANGBAN_CHAT_DEFAULT_TEAM", "")
+    )
+    """The team of a consultation whose matter has no team in ``matter_teams`` (empty:
+    the first team)."""
+    caller_token_days: float = 7.0
+    """A caller's conversation or rating link stops working this long after the session
+    closes."""
+    chat_new_per_address_hour: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_NEW_PER_ADDRESS_HOUR", "5"))
+    )
+    """New conversations one address may start in an hour."""
+    chat_new_per_hour: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_NEW_PER_HOUR", "600"))
+    )
+    """New conversations from all addresses together in an hour."""
+    chat_messages_per_address_minute: int = field(
+        default_factory=lambda: int(
+            os.environ.get("BANGBAN_CHAT_MESSAGES_PER_ADDRESS_MINUTE", "20")
+        )
+    )
+    """Caller messages one address may send in a minute."""
+    chat_messages_per_minute: int = field(
+        default_factory=lambda: int(os.environ.get("BANGBAN_CHAT_MESSAGES_PER_MINUTE", "3000"))
+    )
+    """Caller messages from all addresses together in a minute."""
+    chat_image_max_bytes: int = 3 * 1024 * 1024
+    """The largest photo a caller may send (as uploaded)."""
     share_provider: str = field(
         default_factory=lambda: os.environ.get("BANGBAN_SHARE_PROVIDER", "jitsi")
     )

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 KB, MB = 1024, 1024 * 1024
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded",)
+UPLOAD_TYPES = ("multipart/form-data",)
 
 USER_SCOPE_KEY = "bangban.user"
 """Where the middleware leaves the :class:`server.auth.CurrentUser` it checked."""
@@ -90,6 +91,20 @@ API_DEFAULT = Policy(256 * KB, 1 * MB, authenticated=True)
 INTAKE = Policy(64 * KB, 128 * KB, authenticated=True, credential="api_key")
 """Sessions from other systems: a summary, names and attachment metadata only."""
 OTHER = Policy(4 * KB, 4 * KB, authenticated=False, read_seconds=10.0)
+CALLER_JSON = Policy(24 * KB, 24 * KB, authenticated=False, read_seconds=10.0)
+"""The caller's conversation API (a question of 1,000 characters, a message of 2,000)."""
+CALLER_FORM = Policy(
+    24 * KB, 24 * KB, authenticated=False, content_types=FORM_TYPES, read_seconds=10.0
+)
+CALLER_UPLOAD = Policy(
+    4 * MB,
+    4 * MB,
+    authenticated=False,
+    content_types=(*JSON_TYPES, *UPLOAD_TYPES),
+    read_seconds=60.0,
+)
+"""A caller's message: JSON text, or one photo (multipart) of at most about 3 MB."""
+CALLER_PHOTO_FORM = replace(CALLER_UPLOAD, content_types=UPLOAD_TYPES)
 
 ROUTES: list[tuple[re.Pattern[str], Policy]] = [
     (re.compile(r"/api/v1/auth/(login|refresh)"), OPEN_SMALL),
@@ -99,8 +114,12 @@ ROUTES: list[tuple[re.Pattern[str], Policy]] = [
     (re.compile(r"/api/v1/admin/walkthroughs(/.*)?"), ADMIN_UPLOAD),
     (re.compile(r"/api/v1/knowledge/import"), KNOWLEDGE_IMPORT),
     (re.compile(r"/api/v1/intake/.*"), INTAKE),
+    (re.compile(r"/api/v1/public/conversations/[^/]+/messages"), CALLER_UPLOAD),
+    (re.compile(r"/api/v1/public/(conversations|ratings)(/[^/]+/evaluation)?"), CALLER_JSON),
     (re.compile(r"/api/v1/.*"), API_DEFAULT),
     (re.compile(r"/j(/[^/]*)?"), OPEN_FORM),
+    (re.compile(r"/c/[^/]+/photo"), CALLER_PHOTO_FORM),
+    (re.compile(r"/(c|r)(/[^/]+(/(send|rate))?)?"), CALLER_FORM),
 ]
 """First match wins; anything else gets :data:`OTHER`."""
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -161,6 +162,8 @@ class Session(Base):
     """转办: department, reason, complexity, contact_due_at, due_at, answered_at."""
     callback_due_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime)
+    """The first staff message of a chat session (the first response of issue 13)."""
 
     events: Mapped[list[SessionEvent]] = relationship(
         back_populates="session", order_by="SessionEvent.id", cascade="all, delete-orphan"
@@ -551,3 +554,74 @@ class WebhookDelivery(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_status: Mapped[int | None] = mapped_column(Integer)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class MatterTeam(Base):
+    """Which team answers a matter's online consultations (admins edit it)."""
+
+    __tablename__ = "matter_teams"
+
+    matter_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+
+
+class CallerToken(Base):
+    """A caller's way back in: the conversation page (bound to a cookie) or a rating
+    link. Only digests are stored."""
+
+    __tablename__ = "caller_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    """``conversation`` or ``rating``."""
+    cookie_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class Message(Base):
+    """One chat message of a session; ``seq`` orders them (the caller's ``after=``)."""
+
+    __tablename__ = "messages"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(16))
+    """``caller``, ``staff`` or ``system``."""
+    author_id: Mapped[int | None] = mapped_column(Integer)
+    author_name: Mapped[str] = mapped_column(String(64), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachment_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Attachment(Base):
+    """A photo the caller sent, re-encoded (no metadata)."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PublicAttempt(Base):
+    """New conversations and caller messages per address, for the abuse limits."""
+
+    __tablename__ = "public_attempts"
+    __table_args__ = (
+        Index("ix_public_attempts_kind_at", "kind", "at"),
+        Index("ix_public_attempts_address_kind_at", "address", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime)

@@ -21,15 +21,11 @@ fetching the SMS link marks nothing.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import html
 import logging
 import re
 import secrets
 from collections.abc import Callable
-from functools import cache, lru_cache
-from string import Template
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,10 +33,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.resources import resource_path
 from core.share_link import group_code
 from server import models as m
 from server.config import ServerSettings
+from server.pages import render_page
 from server.services import share
 from server.services import share_providers as providers
 
@@ -48,74 +44,43 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-TEMPLATES = resource_path("join")
 COOKIE = "bangban_join"
 COOKIE_MAX_AGE = 4 * 3600
 MAX_FORM_BYTES = 4096
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
-# -- rendering ---------------------------------------------------------------------------
-
-
-@cache
-def _template(name: str) -> Template:
-    return Template((TEMPLATES / f"{name}.html").read_text("utf-8"))
-
-
-@lru_cache(maxsize=1)
-def _style() -> tuple[str, str]:
-    """The style sheet and its CSP hash source."""
-    css = (TEMPLATES / "style.css").read_text("utf-8")
-    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode()
-    return css, f"'sha256-{digest}'"
-
-
-def _fill(name: str, **values: Any) -> str:
-    """Fill a template; values are escaped unless their key ends in ``_html``."""
-    safe = {
-        k: (str(v) if k.endswith("_html") else html.escape(str(v), quote=True))
-        for k, v in values.items()
-    }
-    return _template(name).substitute(safe)
+# -- rendering (``server/pages.py``, templates ``resources/templates/join_*.html``) -------
 
 
 def _page(
+    request: Request | None,
+    name: str,
     title: str,
-    content_html: str,
     *,
     status: int = 200,
     form_targets: str = "",
     headers: dict[str, str] | None = None,
+    show_modes: bool = False,
+    **values: Any,
 ) -> HTMLResponse:
-    css, css_hash = _style()
-    body = _template("layout").substitute(
-        title=html.escape(title), style=css, content_html=content_html
+    return render_page(
+        request,
+        name,
+        title=title,
+        brand="政务服务 · 远程帮办",
+        brand_short="远程帮办",
+        subtitle="工作人员经您同意后，看着您的屏幕指导办事",
+        status=status,
+        form_targets=form_targets,
+        headers=headers,
+        show_modes=show_modes and request is not None,
+        **values,
     )
-    policy = (
-        "default-src 'none'; "
-        f"style-src {css_hash}; "
-        "img-src 'self' data:; "
-        f"form-action 'self'{(' ' + form_targets) if form_targets else ''}; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
-    response = HTMLResponse(body, status_code=status)
-    response.headers.update(
-        {
-            "Content-Security-Policy": policy,
-            "Cache-Control": "no-store",
-            # The join code is in the address: never hand it to the provider as a referrer.
-            "Referrer-Policy": "no-referrer",
-            "X-Frame-Options": "DENY",
-            "X-Content-Type-Options": "nosniff",
-        }
-    )
-    if headers:
-        response.headers.update(headers)
-    return response
 
 
 def _notice(
+    request: Request | None,
     title: str,
     heading: str,
     message: str,
@@ -124,45 +89,52 @@ def _notice(
     mark: str = "!",
     mark_class: str = "",
     bad: bool = False,
-    action_html: str = "",
+    action: tuple[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    content = _fill(
-        "notice",
+    """A page that ends the way: no form, at most one link (a dead end on purpose)."""
+    return _page(
+        request,
+        "notice.html",
+        title,
+        status=status,
+        headers=headers,
         tone="bad" if bad else "",
         mark=mark,
         mark_class=mark_class,
         heading=heading,
         message=message,
-        action_html=action_html,
+        action_href=action[0] if action else "",
+        action_label=action[1] if action else "",
     )
-    return _page(title, content, status=status, headers=headers)
 
 
-RETYPE_HTML = '<a class="button" href="/j">重新输入共享码</a>'
+RETYPE = ("/j", "重新输入共享码")
 MAX_HELD_PER_ADDRESS = 2
 """Answers held at once for one slowed address (in this process); more are refused."""
 _held: dict[str, int] = {}
 
 
-def unusable_page() -> HTMLResponse:
+def unusable_page(request: Request | None = None) -> HTMLResponse:
     """One page for an unknown, an expired and a revoked code alike: the answer must not
     tell a guesser which codes were ever given out."""
     return _notice(
+        request,
         "共享码无效或已结束",
         "共享码无效或已结束",
         "这个共享码现在不能使用：可能是数字有误，也可能这次屏幕共享已经结束。"
         "请核对工作人员告诉您的数字；如仍需帮助，请联系工作人员重新发起。",
         status=404,
         mark="?",
-        action_html=RETYPE_HTML,
+        action=RETYPE,
     )
 
 
-def ended_page() -> HTMLResponse:
+def ended_page(request: Request | None = None) -> HTMLResponse:
     """For the browser that was shown this link while it was live (it proves so with the
     form's ``seen`` mark): the link is over, in plain words."""
     return _notice(
+        request,
         "屏幕共享已结束",
         "这次屏幕共享已经结束",
         "工作人员一方已经结束了这次屏幕共享（会话已办结或转交他人，或已过有效时间），"
@@ -172,8 +144,9 @@ def ended_page() -> HTMLResponse:
     )
 
 
-def limited_page(retry_after: int) -> HTMLResponse:
+def limited_page(retry_after: int, request: Request | None = None) -> HTMLResponse:
     return _notice(
+        request,
         "尝试次数过多",
         "尝试次数过多",
         f"从您的网络输入错误共享码的次数太多，请 {retry_after} 秒后再试，"
@@ -184,9 +157,10 @@ def limited_page(retry_after: int) -> HTMLResponse:
     )
 
 
-def busy_page(retry_after: int) -> HTMLResponse:
+def busy_page(retry_after: int, request: Request | None = None) -> HTMLResponse:
     minutes = max(1, retry_after // 60)
     return _notice(
+        request,
         "暂时无法验证",
         "暂时无法验证共享码",
         f"近期输入错误共享码的请求过多，为保护群众安全，暂停验证。请 {minutes} 分钟后再试。",
@@ -196,20 +170,22 @@ def busy_page(retry_after: int) -> HTMLResponse:
     )
 
 
-def refused_page(code: str) -> HTMLResponse:
+def refused_page(code: str, request: Request | None = None) -> HTMLResponse:
     return _notice(
+        request,
         "页面已失效",
         "页面已失效，请重新打开",
         "为了您的安全，这次提交没有被接受（页面过期、被其他网站转发，或浏览器禁用了 Cookie）。"
         "请重新打开工作人员发给您的链接再试。",
         status=403,
         bad=True,
-        action_html=f'<a class="button" href="/j/{html.escape(code)}">重新打开</a>',
+        action=(f"/j/{code}", "重新打开"),
     )
 
 
-def unavailable_page() -> HTMLResponse:
+def unavailable_page(request: Request | None = None) -> HTMLResponse:
     return _notice(
+        request,
         "服务暂不可用",
         "屏幕共享服务暂不可用",
         "服务器的屏幕共享设置有误，暂时无法进入房间。请告知工作人员。",
@@ -277,12 +253,20 @@ def _set_cookie(response: Response, request: Request, token: str) -> None:
 def enter_code(request: Request, code: str | None = None) -> Response:
     """The page where the caller types the code; its form comes back here with ``code``."""
     if code is None:
-        return _page("输入共享码", _fill("enter", error_html="", typed=""))
+        return _page(request, "join_enter.html", "输入共享码", error="", typed="", show_modes=True)
     normalized = share.normalize_code(code)
     if not normalized:
         low, high = share.ACCEPTED_DIGITS
-        error = f'<p class="error">共享码应为 {low} 到 {high} 位数字，请核对后重新输入。</p>'
-        return _page("输入共享码", _fill("enter", error_html=error, typed=code[:16]), status=400)
+        error = f"共享码应为 {low} 到 {high} 位数字，请核对后重新输入。"
+        return _page(
+            request,
+            "join_enter.html",
+            "输入共享码",
+            status=400,
+            error=error,
+            typed=code[:16],
+            show_modes=True,
+        )
     return RedirectResponse(f"/j/{normalized}", status_code=303)
 
 
@@ -297,10 +281,10 @@ async def _guarded(request: Request, work: Callable[[], Response]) -> Response:
 
     found = await run_in_threadpool(gate)
     if found.closed:
-        return busy_page(found.retry_after)
+        return busy_page(found.retry_after, request)
     if found.hold_seconds > 0:
         if _held.get(address, 0) >= MAX_HELD_PER_ADDRESS:
-            return limited_page(found.retry_after)
+            return limited_page(found.retry_after, request)
         _held[address] = _held.get(address, 0) + 1
         try:
             await asyncio.sleep(found.hold_seconds)
@@ -330,22 +314,25 @@ def _show(raw_code: str, request: Request) -> Response:
         if link is None:
             db.commit()
             request.app.state.events.notify()  # a lazy expiry may have been written
-            return unusable_page()
+            return unusable_page(request)
         changed = from_our_form and share.mark_opened(db, link, address=address, browser=browser)
         content = _link_content(db, link, token)
         db.commit()
         if changed:
             request.app.state.events.notify()
     response = _page(
+        request,
+        "join_link.html",
         "确认工作人员",
-        content,
         form_targets=providers.provider_origin(settings, link.provider),
+        show_modes=True,
+        **content,
     )
     _set_cookie(response, request, token)
     return response
 
 
-def _link_content(db: Any, link: m.ShareLink, token: str) -> str:
+def _link_content(db: Any, link: m.ShareLink, token: str) -> dict[str, Any]:
     helper = share.helper_of(db, link)
     session = db.get(m.Session, link.session_id)
     matter = db.get(m.MatterGuide, session.matter_code) if session and session.matter_code else None
@@ -353,22 +340,17 @@ def _link_content(db: Any, link: m.ShareLink, token: str) -> str:
         purpose = f"工作人员看着您的屏幕，指导您在网上办理“{matter.name}”。"
     else:
         purpose = "工作人员看着您的屏幕，一步步指导您在网上办理业务。"
-    words = "".join(f"<span>{html.escape(w)}</span>" for w in link.check_phrase.split())
     again = link.state == share.CONSENTED
-    notice = (
-        '<p class="note">您已同意过共享。如果刚才退出了房间，可以再次进入。</p>' if again else ""
-    )
-    return _fill(
-        "link",
+    return dict(
         code=link.code,
         code_spoken=group_code(link.code),
         expires_at=f"{link.expires_at:%H:%M}",
         helper_name=helper.name or "（未登记）",
         helper_number=helper.staff_number or "（未登记）",
         helper_office=" ".join(x for x in (helper.office, helper.team) if x) or "（未登记）",
-        words_html=words,
+        words=link.check_phrase.split(),
         purpose=purpose,
-        notice_html=notice,
+        again=again,
         token=token,
         seen=_seen_mark(token, link),
         button="再次进入共享房间" if again else "暗语一致，同意共享屏幕",
@@ -403,18 +385,18 @@ def _consent(raw_code: str, request: Request, sent_token: str, seen: str) -> Res
             share.note_attempt(db, address, ok=saw_it)
             db.commit()
             request.app.state.events.notify()
-            return ended_page() if saw_it else unusable_page()
+            return ended_page(request) if saw_it else unusable_page(request)
         share.note_attempt(db, address, ok=True)
         if not token_ok or not _same_origin(request, settings):
             db.commit()
             log.info("join consent refused: bad form token or origin")
-            return refused_page(link.code)
+            return refused_page(link.code, request)
         try:
             target = share.caller_room_url(settings, link)
         except providers.ProviderNotConfigured:
             db.commit()
             log.error("join consent: the share provider is not configured")
-            return unavailable_page()
+            return unavailable_page(request)
         helper = share.helper_of(db, link)
         agreed = (
             f"同意向工作人员{helper.name}（工号{helper.staff_number or '未登记'}）"
@@ -424,7 +406,7 @@ def _consent(raw_code: str, request: Request, sent_token: str, seen: str) -> Res
         if not share.record_consent(db, link, address=address, browser=browser, agreed=agreed):
             db.commit()
             request.app.state.events.notify()
-            return ended_page()
+            return ended_page(request)
         db.commit()
     request.app.state.events.notify()
     response = RedirectResponse(target, status_code=303)

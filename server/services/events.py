@@ -50,6 +50,7 @@ NOTIFY_LIMIT = 7000
 _PENDING = "bangban_pending_events"
 _WAKE = "bangban_wake_keys"
 _HOOKED = "bangban_events_hooked"
+_EXTRA = "bangban_extra_wake_keys"
 BUS_INFO = "events"
 """``Session.info`` key of the process's :class:`EventBus` (set by ``create_app``)."""
 
@@ -101,9 +102,19 @@ def _hook(db: DbSession) -> None:
     event.listen(db, "after_transaction_end", _forget_on_end)
 
 
+def wake_at_commit(db: DbSession, keys: Iterable[str]) -> None:
+    """Wake the polls listening for ``keys`` when ``db`` commits, in every process, with
+    no event row (the caller's conversation page listens for ``c:<session id>``)."""
+    _hook(db)
+    db.info.setdefault(_EXTRA, set()).update(keys)
+
+
 def _number_pending(db: DbSession) -> None:
     pending: list[m.Event] | None = db.info.pop(_PENDING, None)
+    extra: set[str] = db.info.pop(_EXTRA, None) or set()
     if not pending:
+        if extra:
+            _announce(db, sorted(extra), last=None)
         return
     # Everything else first: once the counter row is locked, the transaction takes
     # no other row lock, so no other writer can be waiting for us while we wait.
@@ -114,9 +125,13 @@ def _number_pending(db: DbSession) -> None:
         row.id = first + offset
     db.add_all(pending)
     db.flush()
-    keys = sorted(set().union(*(event_keys(row) for row in pending)))
-    db.info[_WAKE] = keys
+    keys = sorted(set().union(extra, *(event_keys(row) for row in pending)))
     metrics.events_published.inc(len(pending))
+    _announce(db, keys, last=last)
+
+
+def _announce(db: DbSession, keys: list[str], *, last: int | None) -> None:
+    db.info[_WAKE] = keys
     if db.get_bind().dialect.name == "postgresql":
         body = json.dumps({"last": last, "keys": keys}, separators=(",", ":"))
         if len(body) > NOTIFY_LIMIT:
@@ -153,6 +168,7 @@ def _forget_on_end(db: DbSession, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # a rollback of the whole transaction drops its events
         db.info.pop(_PENDING, None)
         db.info.pop(_WAKE, None)
+        db.info.pop(_EXTRA, None)
 
 
 def event_keys(row: m.Event) -> set[str]:

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session as DbSession
 from core.calendar import WorkCalendar, YearSchedule
 from core.enums import EVALUATION_LABELS, Role, SessionState
 from core.protocol import (
-    EvaluationCreate,
     Op,
     RecordKind,
     SessionCreate,
@@ -579,68 +578,72 @@ def reveal_numbers(
 # -- evaluation / create ------------------------------------------------------------------
 
 
+CALLER = "办事群众"
+STAFF_RATING_REFUSED = (
+    "好差评须由办事群众本人作出，工作人员不能代为记录评价。"
+    "请在会话办结后由群众在对话页面评价，电话会话请发送评价链接（生成评价链接）。"
+)
+
+
 @handler(K.EVALUATION, Op.CREATE, target_kind=K.EVALUATION)
 def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
-    """好差评 as told by the caller; a 1 or 2 opens a rectification for the team lead.
+    """Staff may no longer record a 好差评 (GB/T 39734: the rating is the caller's own):
+    the caller rates on the conversation page or through a rating link
+    (:func:`record_caller_evaluation`)."""
+    raise Rejected(STAFF_RATING_REFUSED)
 
-    One evaluation per session and one rectification per evaluation are unique
-    indexes: of two ratings racing in, the second fails on them and is refused.
+
+class EvaluationRefused(Exception):
+    """A caller's rating that cannot be kept; ``message`` is for the caller."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def record_caller_evaluation(
+    db: DbSession, session: m.Session, *, score: int, comment: str, via: str, now: datetime
+) -> m.Evaluation:
+    """The caller's own 好差评 of a closed session (one per session; ``via`` is
+    ``conversation`` or ``rating_link``); a 1 or 2 opens a rectification for the lead.
+
+    The unique index on ``evaluations.session_id`` decides between two racing ratings:
+    the loser's flush raises ``IntegrityError``, which the caller hears as "already rated".
+
+    Raises:
+        EvaluationRefused: the session is not closed, the score is not 1-5, or the
+            session already has a rating.
     """
-    p: EvaluationCreate = mutation.payload
-    evaluation_id, score, comment = p.evaluation_id, p.score, p.comment
-    earlier = db.get(m.Evaluation, evaluation_id)
-    if earlier is not None:
-        same = (earlier.session_id, earlier.score, earlier.comment, earlier.recorded_by) == (
-            p.session_id,
-            score,
-            comment,
-            user.id,
-        )
-        if same:  # the same rating queued again (a cache reset keeps the outbox)
-            return Applied(records=[(K.EVALUATION, evaluation_id)])
-        raise Rejected("评价编号已被使用，本评价未保存")
-    session = _load(db, mutation)
     if score not in EVALUATION_LABELS:
-        raise Rejected("评价等级应为 1 到 5（非常不满意到非常满意）")
-    if session.assignee_id != user.id:
-        raise _refusal(
-            db,
-            session,
-            user,
-            "好差评",
-            RuleViolation("not_assignee", "只有该会话的承办人可以记录评价"),
-        )
-    if session.state in (S.WAITING.value, S.ASSIGNED.value):
-        raise Rejected("会话尚未接入，不能记录评价")
+        raise EvaluationRefused("请选择评价等级：非常满意、满意、基本满意、不满意或非常不满意")
+    if session.state != S.CLOSED.value:
+        raise EvaluationRefused("服务尚未结束，结束后才能评价")
     existing = db.scalar(select(m.Evaluation).where(m.Evaluation.session_id == session.id))
     if existing is not None:
         label = EVALUATION_LABELS.get(existing.score, "")
-        raise Rejected(f"该会话已记录过评价（{label}），不能重复记录")
-    author = _author(db, user)
-    now = datetime.now()
-    db.add(
-        m.Evaluation(
-            id=evaluation_id,
-            session_id=session.id,
-            score=score,
-            comment=comment,
-            created_at=now,
-            recorded_by=user.id,
-        )
+        raise EvaluationRefused(f"这次服务已经评价过了（{label}），每次服务只能评价一次")
+    evaluation_id = str(uuid.uuid4())
+    evaluation = m.Evaluation(
+        id=evaluation_id,
+        session_id=session.id,
+        score=score,
+        comment=comment,
+        created_at=now,
+        recorded_by=None,
     )
+    db.add(evaluation)
     db.flush()
     record(db, K.EVALUATION, evaluation_id, audience=audience_of(session), now=now)
-    add_event(
+    add_event(db, session, "evaluated", at=now, score=score, via=via).actor_name = CALLER
+    brief = {**session_brief(session), "score": score, "by": CALLER}
+    publish(
         db,
-        session,
-        "evaluated",
-        actor=author,
-        at=now,
-        score=score,
-        offline_at=_offline_at(mutation, now),
+        "evaluation_recorded",
+        brief,
+        user_ids=[session.assignee_id],
+        team_id=session.team_id,
+        for_leads=True,
     )
-    brief = {**session_brief(session), "score": score, "by": author.display_name}
-    publish(db, "evaluation_recorded", brief, team_id=session.team_id, for_leads=True)
     if score <= 2:
         days = setting(db, "rectification_working_days")
         deadline = work_calendar(db).add_working_days(now.date(), days)
@@ -681,4 +684,4 @@ def create_evaluation(db: DbSession, user: CurrentUser, mutation: Mutation) -> A
         )
     log_session(db, session, now=now)
     callbacks.session_changed(db, session, "rated", now=now)
-    return Applied(records=[(K.EVALUATION, evaluation_id), (K.SESSION, session.id)])
+    return evaluation

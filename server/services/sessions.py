@@ -105,3 +105,6 @@ def relog_children(db: DbSession, session: m.Session, *, prev_assignee_id: int |
     # Share links too: the new assignee sees the session's link and may revoke it.
     for link_id in db.scalars(select(m.ShareLink.id).where(m.ShareLink.session_id == session.id)):
         record(db, RecordKind.SHARE_LINK, link_id, audience=audience)
+    # And the conversation with the caller (online consultation).
+    for message_id in db.scalars(select(m.Message.id).where(m.Message.session_id == session.id)):
+        record(db, RecordKind.MESSAGE, message_id, audience=audience)

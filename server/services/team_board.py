@@ -206,6 +206,7 @@ def figures(
             escalation=dict(s.escalation) if s.escalation else None,
             callback_due_at=s.callback_due_at,
             timeline_kinds=frozenset(kinds.get(s.id, ())),
+            first_response_at=s.first_response_at,
         )
         for s in rows
     ]

@@ -17,6 +17,7 @@ SESSION_KINDS = frozenset(
         RecordKind.EVALUATION,
         RecordKind.WALKTHROUGH_RUN,
         RecordKind.SHARE_LINK,
+        RecordKind.MESSAGE,
     }
 )
 

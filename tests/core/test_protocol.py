@@ -16,6 +16,7 @@ from core.protocol import (
     PAYLOADS,
     EvaluationCreate,
     FeedbackCreate,
+    MessageCreate,
     NoteCreate,
     Op,
     ProtocolError,
@@ -64,7 +65,21 @@ EXAMPLES = [
     RectificationAssign(rectification_id="x-1", assignee_id=4, expected_assignee_id=None),
     RectificationRecord(rectification_id="x-1", verification="调取录音"),
     RectificationClose(rectification_id="x-1", verification="a", action="b", outcome="c"),
+    MessageCreate(message_id="m-1", session_id=SID, text="请带身份证", attachment_ids=("at-1",)),
 ]
+
+
+def test_a_message_takes_at_most_four_attachments_and_2000_characters() -> None:
+    base = {"message_id": "m-2", "session_id": SID, "text": "你好"}
+    assert parse_payload("message", "create", base).attachment_ids == ()
+    twice = parse_payload("message", "create", {**base, "attachment_ids": ["a", "a"]})
+    assert twice.attachment_ids == ("a",)
+    with pytest.raises(ProtocolError, match="最多 4 个"):
+        parse_payload("message", "create", {**base, "attachment_ids": list("abcde")})
+    with pytest.raises(ProtocolError, match="编号列表"):
+        parse_payload("message", "create", {**base, "attachment_ids": "a"})
+    with pytest.raises(ProtocolError, match="消息内容"):
+        parse_payload("message", "create", {**base, "text": "长" * 2001})
 
 
 def test_every_mutation_kind_and_op_has_one_payload_type_and_an_example() -> None:

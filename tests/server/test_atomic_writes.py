@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from core.localstore.walkthroughs import run_id_for
@@ -20,6 +21,7 @@ from core.walkthrough import answer, start
 from core.walkthrough import load_text as parse_walkthrough
 from server import models as m
 from sync.client import ApiClient
+from tests.caller_support import rate_as_caller, rating_link
 from tests.support import DEMO_PASSWORD, LiveServer
 from tests.walkthrough_support import sample
 
@@ -122,25 +124,55 @@ def user_id(server: LiveServer, username: str) -> int:
         return int(db.scalar(select(m.User.id).where(m.User.username == username)))
 
 
+def close_session(agent: ApiClient, session_id: str) -> None:
+    [closed] = agent.push(
+        [
+            mutation(
+                "session",
+                "transition",
+                session_id,
+                session_id=session_id,
+                action="close",
+                outcome="resolved",
+                close_summary="已答复",
+            )
+        ]
+    )
+    assert closed["status"] == "applied", closed
+
+
 def test_two_ratings_of_one_session_at_once_store_one_and_open_one_rectification(
     live_server: LiveServer,
 ) -> None:
-    agents = logins(live_server, "agent")
+    """Two copies of the caller's rating race in (a double tap, two tabs of the link):
+    one is kept, one rectification opens, the other hears it was rated already."""
+    agent = logins(live_server, "agent", 1)[0]
     for _trial in range(TRIALS):
-        s = new_active_session(agents[0])
-        answers = race(
-            agents,
-            lambda i, s=s: mutation(  # type: ignore[misc]
-                "evaluation",
-                "create",
-                None,  # type: ignore[arg-type]
-                session_id=s,
-                evaluation_id=str(uuid.uuid4()),
-                score=1 + i % 2,
-                comment=f"第 {i} 个连接",
-            ),
-        )
-        one_winner(answers, ("已记录过评价",))
+        s = new_active_session(agent)
+        token = rating_link(agent, s)
+        close_session(agent, s)
+        barrier = threading.Barrier(WRITERS)
+        answers: list[requests.Response | None] = [None] * WRITERS
+
+        def run(
+            i: int,
+            token: str = token,
+            barrier: threading.Barrier = barrier,
+            answers: list[requests.Response | None] = answers,
+        ) -> None:
+            barrier.wait(timeout=30)
+            answers[i] = rate_as_caller(live_server, token, 1 + i % 2, f"第 {i} 个连接")
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(WRITERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        codes = sorted(a.status_code for a in answers if a is not None)
+        assert codes == [200] + [409] * (WRITERS - 1), codes
+        for a in answers:
+            if a is not None and a.status_code == 409:
+                assert "已经评价过" in a.json()["detail"]
         assert count(live_server, m.Evaluation, session_id=s) == 1
         assert count(live_server, m.Rectification, session_id=s) == 1
 
@@ -151,11 +183,10 @@ def test_two_leads_assigning_one_rectification_at_once_one_wins(live_server: Liv
     members = [user_id(live_server, u) for u in ("wangfang", "liuyang")]
     for _trial in range(TRIALS):
         s = new_active_session(agent)
-        eid = str(uuid.uuid4())
-        [rated] = agent.push(
-            [mutation("evaluation", "create", eid, evaluation_id=eid, session_id=s, score=1)]
-        )
-        assert rated["status"] == "applied", rated
+        token = rating_link(agent, s)
+        close_session(agent, s)
+        rated = rate_as_caller(live_server, token, 1)
+        assert rated.status_code == 200, rated.text
         with live_server.db() as db:
             rid = db.scalar(select(m.Rectification.id).where(m.Rectification.session_id == s))
         assert rid is not None

@@ -16,6 +16,7 @@ from core.calendar import WorkCalendar, escalation_deadline
 from server import models as m
 from sync.client import ApiClient
 from sync.errors import Forbidden, Refused
+from tests.caller_support import rate_as_caller, rating_link
 from tests.support import DEMO_PASSWORD, LiveServer
 
 
@@ -138,22 +139,27 @@ def test_a_working_day_of_a_session_from_the_queue_to_a_rectification(
         assert row.callback_due_at is not None and row.callback_due_at > escalated.at
         assert row.outcome == "resolved" and row.closed_at is not None
 
-    evaluation_id = str(uuid.uuid4())
-    answer = push(
+    # Staff can no longer record a score: the caller rates (GB/T 39734), here through
+    # the rating link the agent sends after a phone session.
+    token = rating_link(agent, s)
+    staff = push(
         agent,
         "evaluation",
         "create",
-        evaluation_id,
-        evaluation_id=evaluation_id,
+        None,
+        evaluation_id=str(uuid.uuid4()),
         session_id=s,
-        score=2,
-        comment="等了很久",
+        score=5,
     )
-    assert answer["status"] == "applied", answer["reason"]
+    assert staff["status"] == "rejected" and "群众本人" in staff["reason"]
+    rated = rate_as_caller(live_server, token, 2, "等了很久")
+    assert rated.status_code == 200, rated.text
     with live_server.db() as db:
         rect = db.scalar(select(m.Rectification).where(m.Rectification.session_id == s))
         assert rect is not None and rect.state == "open" and rect.team_id == "team-zx"
-        assert rect.evaluation_id == evaluation_id
+        evaluation = db.scalar(select(m.Evaluation).where(m.Evaluation.session_id == s))
+        assert evaluation is not None and rect.evaluation_id == evaluation.id
+        assert evaluation.recorded_by is None and evaluation.comment == "等了很久"
         assert rect.deadline == WorkCalendar.builtin().add_working_days(date.today(), 5).day
         assert [e.kind for e in db.get(m.Session, s).events][-2:] == [
             "evaluated",
@@ -163,20 +169,16 @@ def test_a_working_day_of_a_session_from_the_queue_to_a_rectification(
     kinds = {e["kind"] for e in news}
     assert {"evaluation_recorded", "rectification_opened", "session_updated"} <= kinds
     # A second rating of the same session is refused in words.
-    again = push(
-        agent, "evaluation", "create", None, evaluation_id=str(uuid.uuid4()), session_id=s, score=5
-    )
-    assert again["status"] == "rejected" and "已记录过评价" in again["reason"]
+    again = rate_as_caller(live_server, token, 5)
+    assert again.status_code == 409 and "已经评价过" in again.json()["detail"]
 
 
 def test_a_rating_of_three_or_more_opens_no_rectification(live_server: LiveServer) -> None:
     agent = login(live_server, "agent")
     s = sid("S010")
+    token = rating_link(agent, s)
     assert act(agent, s, "close", outcome="guided", close_summary="已导办")["status"] == "applied"
-    answer = push(
-        agent, "evaluation", "create", None, evaluation_id=str(uuid.uuid4()), session_id=s, score=3
-    )
-    assert answer["status"] == "applied"
+    assert rate_as_caller(live_server, token, 3).status_code == 200
     with live_server.db() as db:
         count = select(func.count()).select_from(m.Rectification)
         assert db.scalar(count.where(m.Rectification.session_id == s)) == 0

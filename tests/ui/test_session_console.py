@@ -27,6 +27,7 @@ from sync.account import Account, open_account_cache
 from sync.backoff import Backoff
 from sync.client import ApiClient
 from sync.engine import SyncEngine
+from tests.caller_support import rate_as_caller, rating_link
 from tests.faultproxy import FaultProxy
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
 from tests.ui.dialog_driver import answered
@@ -141,6 +142,17 @@ def closed_today_on_server(server: LiveServer, username: str) -> int:
     return len(rows)
 
 
+def caller_rates(server: LiveServer, session_id: str, score: int, comment: str) -> Any:
+    """The caller rates through a rating link the agent asked for."""
+    staff = ApiClient(server.url)
+    try:
+        staff.login("agent", DEMO_PASSWORD)
+        token = rating_link(staff, session_id)
+    finally:
+        staff.close()
+    return rate_as_caller(server, token, score, comment)
+
+
 def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
     qtbot: QtBot,
     qloop: asyncio.AbstractEventLoop,
@@ -213,9 +225,13 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
         assert "****" in pane.view.phone.text()
         assert pane.view.reveal_button.isVisible() and not pane.view.mask_button.isVisible()
         await activate(window)  # back from the dialog
-        # F9 closes (outcome, summary), then the caller's rating: 2.
+        # F9 closes (outcome, summary); the console's 好差评 dialog still opens, but the
+        # server refuses a staff rating (issue 13): the caller rates through the link.
         qtbot.keyClick(window, Qt.Key.Key_F9)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "closed", 10)
+        rated = await asyncio.to_thread(caller_rates, live_server, waiting, 2, "排队等了很久")
+        assert rated.status_code == 200, rated.text
+        window.sync.request_sync()
         with live_server.db() as db:
             await wait_until(
                 lambda: db.scalar(
@@ -240,6 +256,16 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
             "evaluated",
             "rectification_opened",
         ]
+
+        # The staff rating the console queued was refused, in words.
+        def refusal() -> QMessageBox | None:
+            boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+            return boxes[0] if boxes else None
+
+        await wait_until(lambda: refusal() is not None, 10, "the refusal shown")
+        box = refusal()
+        assert box is not None and "群众本人" in box.text()
+        box.close()
         # Closed today, counted in the navigation; the rating on screen.
         await wait_until(lambda: pane.closed_proxy.row_of(waiting) >= 0, 5)
         await activate(window)  # back from the dialogs
