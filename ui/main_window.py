@@ -39,6 +39,7 @@ from ui.notifier import Notifier
 from ui.operations import Operations
 from ui.panes.admin import AdminPane
 from ui.panes.admin_audit import AdminAuditPane
+from ui.panes.admin_integrations import AdminIntegrationsPane
 from ui.panes.knowledge import KnowledgePane
 from ui.panes.sessions import SessionsPane
 from ui.panes.team_board import TeamBoardPane
@@ -150,6 +151,8 @@ class MainWindow(QMainWindow):
         if self.admin_pane is not None:
             self.audit_pane = AdminAuditPane(workers, account.api)
             self.admin_pane.add_tab(self.audit_pane, self.audit_pane.title())
+            self.integrations_pane = AdminIntegrationsPane(workers, account.api)
+            self.admin_pane.add_tab(self.integrations_pane, self.integrations_pane.title())
 
         self.stack = QStackedWidget()
         self.nav = QListWidget()

@@ -444,6 +444,7 @@ def reassign_session(
         "reason": reason,
     }
     add_event(db, session, "reassigned", actor=author, at=now, **detail)
+    share.revoke_for_session(db, session.id, "会话已改派，共享随之结束", actor=author, now=now)
     record_audit(
         db,
         at=now,
@@ -514,7 +515,7 @@ def reveal(db: DbSession, user: CurrentUser, mutation: Mutation) -> Applied:
     offline_at = _offline_at(mutation, now)
     # The numbers were already on the person's screen: a missing reason is logged as
     # missing, never refused (a refusal would lose the audit row).
-    reason = clean_reveal_reason(p.get("reason"))
+    reason = clean_reveal_reason(p.reason)
     add_event(db, session, "revealed", actor=author, at=now, field=field, offline_at=offline_at)
     detail: dict[str, Any] = {"field": field, "offline_at": offline_at}
     if not reason:

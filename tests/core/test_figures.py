@@ -79,6 +79,7 @@ def test_team_figures_of_the_day() -> None:
         "mini_program": 1,
         "video": 1,
         "referral": 0,
+        "walk_in": 0,
     }
     # First responses 5, 10, 20, 30, 45, 60, 120 s: median 30, nearest-rank p90 = 7th.
     assert (team.first_response.count, team.first_response.median, team.first_response.p90) == (

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from server import models as m
 from server.services.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from sync.client import ApiClient
+from tests.caller_support import rate_as_caller, rating_link
 from tests.server.test_intake import make_key, send, token_of, work_order
 from tests.support import DEMO_PASSWORD, LiveServer
 
@@ -146,7 +147,7 @@ def act(api: ApiClient, session_id: str, action: str, **payload: Any) -> dict:
     return push(api, "session", "transition", session_id, action=action, **payload)
 
 
-def work_a_session_to_its_rating(api: ApiClient, session_id: str) -> None:
+def work_a_session_to_its_rating(server: LiveServer, api: ApiClient, session_id: str) -> None:
     act(api, session_id, "accept")
     act(
         api,
@@ -160,16 +161,9 @@ def work_a_session_to_its_rating(api: ApiClient, session_id: str) -> None:
     act(api, session_id, "callback", reason="群众要求下午回电")
     act(api, session_id, "start")
     act(api, session_id, "close", outcome="resolved", close_summary="已告知补办材料和网办入口")
-    evaluation_id = str(uuid.uuid4())
-    push(
-        api,
-        "evaluation",
-        "create",
-        evaluation_id,
-        evaluation_id=evaluation_id,
-        session_id=session_id,
-        score=5,
-    )
+    # The caller rates, through the rating link the assignee sends (staff cannot).
+    answer = rate_as_caller(server, rating_link(api, session_id), 5)
+    assert answer.status_code < 300, answer.text
 
 
 EXPECTED = [
@@ -194,7 +188,7 @@ def test_every_event_arrives_in_order_once_after_refusals(
         sessions.append(answer.json()["session_id"])
     api = agent(server)
     for session_id in sessions:
-        work_a_session_to_its_rating(api, session_id)
+        work_a_session_to_its_rating(server, api, session_id)
     wait_for(lambda: len(receiver.unique()) == 2 * len(EXPECTED))
     kept = receiver.unique()
     by_session: dict[str, list[str]] = {}

@@ -405,7 +405,7 @@ def test_revealing_a_callers_number_is_logged(live_server: LiveServer) -> None:
     with live_server.db() as db:
         audit = db.scalar(select(m.AuditLog).where(m.AuditLog.action == "session.reveal"))
         assert audit is not None and audit.actor_id == agent.me().id and audit.target_id == s
-        assert audit.detail["reason"] == "回拨来电人电话"
+        assert audit.reason == "回拨来电人电话"
         row = db.get(m.Session, s)
         assert row is not None and row.caller_phone not in str(audit.detail)
     # A reveal that already happened is logged even without a reason (an old client's
