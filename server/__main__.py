@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "log_config": None,  # uvicorn's own lines go through the masked JSON handler too
         "access_log": False,  # server/logs.py writes one line per request
         "timeout_graceful_shutdown": 3,
-        **uvicorn_options(settings),
+        **uvicorn_options(settings, workers=workers),
     }
     if workers == 1:
         from server.app import create_app

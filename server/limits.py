@@ -463,13 +463,20 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
-    """Settings for ``uvicorn.run`` / ``uvicorn.Config`` that go with :class:`RequestLimits`."""
-    protocol = type(
-        "GuardedH11Protocol",
-        (GuardedH11Protocol,),
-        {"header_timeout": settings.header_timeout_seconds},
-    )
+def uvicorn_options(settings: ServerSettings, *, workers: int = 1) -> dict[str, Any]:
+    """Settings for ``uvicorn.run`` / ``uvicorn.Config`` that go with :class:`RequestLimits`.
+
+    With several workers uvicorn pickles its configuration into each worker process,
+    so the protocol is named by its import path there and keeps the default header
+    deadline; one process gets a subclass carrying the configured deadline.
+    """
+    protocol: Any = "server.limits:GuardedH11Protocol"
+    if workers == 1:
+        protocol = type(
+            "GuardedH11Protocol",
+            (GuardedH11Protocol,),
+            {"header_timeout": settings.header_timeout_seconds},
+        )
     return {
         "http": protocol,
         "timeout_keep_alive": 5,
