@@ -150,7 +150,7 @@ class AdminUserOut(BaseModel):
     capacity: int
     active: bool
     presence: str
-    last_seen_at: datetime | None = None
+    last_seen_at: str | None = Field(None, description="本地时间，ISO 8601（不带时区）")
 
 
 class UserCreateIn(BaseModel):
@@ -193,7 +193,7 @@ def _user_out(u: m.User) -> AdminUserOut:
         capacity=u.capacity,
         active=u.active,
         presence=u.presence,
-        last_seen_at=u.last_seen_at,
+        last_seen_at=u.last_seen_at.isoformat() if u.last_seen_at else None,
     )
 
 
@@ -389,13 +389,13 @@ class FeedbackOut(BaseModel):
     text: str
     author_id: int | None
     author_name: str = ""
-    created_at: datetime
+    created_at: str = Field(description="本地时间，ISO 8601（不带时区）")
     status: str
     """open, accepted or rejected."""
     resolution_note: str = ""
     resolved_by: int | None = None
     resolved_by_name: str = ""
-    resolved_at: datetime | None = None
+    resolved_at: str | None = Field(None, description="本地时间，ISO 8601（不带时区）")
 
 
 class ResolveIn(BaseModel):
@@ -430,12 +430,12 @@ def _feedback_out(db: DbSession, rows: list[m.KnowledgeFeedback]) -> list[Feedba
             text=r.text,
             author_id=r.author_id,
             author_name=names.get(r.author_id, "") if r.author_id else "",
-            created_at=r.created_at,
+            created_at=r.created_at.isoformat(),
             status=r.status,
             resolution_note=r.resolution_note or "",
             resolved_by=r.resolved_by,
             resolved_by_name=names.get(r.resolved_by, "") if r.resolved_by else "",
-            resolved_at=r.resolved_at,
+            resolved_at=r.resolved_at.isoformat() if r.resolved_at else None,
         )
         for r in rows
     ]

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
@@ -376,13 +376,20 @@ def test_close_and_rating_dialogs_stay_open_while_sync_runs(
         await wait_until(
             lambda: session_on_server(live_server, target)[0] == "closed", 15, "closed"
         )
+        # The server refuses a rating recorded by staff (GB/T 39734, issue 13): the
+        # refusal is shown in a box that stays open while sync runs, and is answered.
+        refused = await wait_for_dialog(QMessageBox, 20)
+        assert "未被服务器接受" in refused.windowTitle() and "群众" in refused.text()
+        await desk.hold(refused)
+        await click(qtbot, refused.buttons()[0])
+        await wait_closed(refused)
 
         def scores() -> list[int]:
             with live_server.db() as db:
                 query = select(m.Evaluation.score).where(m.Evaluation.session_id == target)
                 return list(db.scalars(query))
 
-        await wait_until(lambda: scores() == [4], 15, "the rating on the server")
+        assert scores() == []
         await desk.settled()
 
     run(qloop, desk, scenario)

@@ -52,9 +52,10 @@ def _role_choices() -> list[Choice]:
     hints = {
         Role.AGENT: "接待群众，处理自己的会话",
         Role.LEAD: "查看本班组看板、改派会话、跟进差评整改",
+        Role.EDITOR: "维护知识库：起草、审核、发布和下线知识条目",
         Role.ADMIN: "管理用户、工作日历和知识反馈",
     }
-    return [Choice(r.value, r.label, hints[r]) for r in Role]
+    return [Choice(r.value, r.label, hints.get(r, "")) for r in Role]
 
 
 class UserDialog(FormDialog):
