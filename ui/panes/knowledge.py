@@ -772,6 +772,7 @@ class KnowledgePane(QWidget):
             self._show_result(result)
 
     def _show_result(self, result: SearchResult) -> None:
+        tip = ""
         keep = self.current_entry.id if (self._keep_selection and self.current_entry) else None
         self.current_query = result.text
         self.model.set_result(result)
@@ -797,8 +798,12 @@ class KnowledgePane(QWidget):
                 words = "；".join(
                     f"{term} → {'、'.join(others)}" for term, others in result.expansions.items()
                 )
-                text += self.tr("（含同义词：{0}）").format(words)
+                # Beside a session the line must stay one line (six hits at 1366×768):
+                # there the words go into the tooltip.
+                tip = self.tr("含同义词：{0}").format(words)
+                text += self.tr("（含同义词）") if self.compact else self.tr("（{0}）").format(tip)
         self._set_status(text)
+        self.status.setToolTip(tip)
         self.more_button.setVisible(shown < result.total and self._limit < MAX_SHOWN)
         row = self.model.row_of(keep) if keep else -1
         if row >= 0:
