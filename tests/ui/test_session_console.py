@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
@@ -591,29 +591,33 @@ def test_a_call_logged_by_hand_escalated_called_back_and_transferred(
     async def scenario() -> None:
         window = await windows.start(live_server.url, "agent")
         pane = window.sessions_pane
+
+        async def press(key: Qt.Key, action: QAction) -> None:
+            """As a person does: the window in front and the button lit, then the key."""
+            await activate(window)
+            await wait_until(action.isEnabled, 10, f"{action.text()} enabled")
+            qtbot.keyClick(window, key)
+
         await wait_until(lambda: pane.context.agents, 10, "colleagues known")
         qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
         new_id = await wait_until(pane.current_session_id, 5, "new session selected")
         assert pane.session(new_id).caller_name == "郑先生"
         await wait_until(lambda: state(new_id) == "active", 10, "created on the server")
-        await activate(window)
-        qtbot.keyClick(window, Qt.Key.Key_F7)
+        await press(Qt.Key.Key_F7, pane.escalate_action)
         await wait_until(lambda: state(new_id) == "escalated", 10)
         assert "1 个工作日内联系群众" in shown["deadline"]
         with live_server.db() as db:
             escalation = db.get(m.Session, new_id).escalation
         assert escalation["department"] == "人力资源和社会保障局"  # the matter's department
         await wait_until(lambda: "转办至 人力资源和社会保障局" in pane.view.deadline.text(), 5)
-        await activate(window)
-        qtbot.keyClick(window, Qt.Key.Key_F3)
+        await press(Qt.Key.Key_F3, pane.start_action)
         await wait_until(lambda: state(new_id) == "active", 10)
-        qtbot.keyClick(window, Qt.Key.Key_F8)
+        await press(Qt.Key.Key_F8, pane.callback_action)
         await wait_until(lambda: state(new_id) == "callback_pending", 10)
         await wait_until(lambda: "前回电" in pane.view.deadline.text(), 5)
-        await activate(window)
-        qtbot.keyClick(window, Qt.Key.Key_F3)
+        await press(Qt.Key.Key_F3, pane.start_action)
         await wait_until(lambda: state(new_id) == "active", 10)
-        qtbot.keyClick(window, Qt.Key.Key_F6)
+        await press(Qt.Key.Key_F6, pane.transfer_action)
         with live_server.db() as db:
             liuyang = db.scalar(select(m.User.id).where(m.User.username == "liuyang"))
         await wait_until(lambda: server_session(live_server, new_id) == ("assigned", liuyang), 10)
