@@ -21,6 +21,7 @@ from server.api import admin, audit, auth, events, health, intake, sync, team
 from server.api import knowledge as knowledge_routes
 from server.api import public as public_routes
 from server.api import sessions as session_routes
+from server.api import settings as settings_routes
 from server.api import share as share_routes
 from server.api import walkthroughs as walkthrough_routes
 from server.config import ServerSettings
@@ -124,9 +125,7 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         headers = dict(exc.headers)
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(
-            {"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=headers
-        )
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -165,6 +164,7 @@ def create_app(settings: ServerSettings | None = None, *, run_migrations: bool =
         events.router,
         team.router,
         admin.router,
+        settings_routes.router,
         audit.router,
         walkthrough_routes.router,
         intake.router,

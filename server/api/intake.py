@@ -186,14 +186,8 @@ async def submit_session(request: Request) -> JSONResponse:
     try:
         payload = parse_intake(data)
     except IntakeErrors as exc:
-        return JSONResponse(
-            {
-                "detail": "接入内容有误：" + "；".join(exc.errors.values()),
-                "code": "invalid_intake",
-                "errors": [{"field": k, "message": v} for k, v in exc.errors.items()],
-            },
-            status_code=422,
-        )
+        message = "接入内容有误：" + "；".join(exc.errors.values())
+        raise ApiError(422, "invalid_intake", message, errors=exc.errors) from None
 
     def work() -> tuple[dict[str, Any], bool]:
         with request.app.state.db() as db:

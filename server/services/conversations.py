@@ -38,10 +38,11 @@ from core.validation import name_error, normalize_phone, phone_error
 from server import models as m
 from server.auth import CurrentUser
 from server.changes import record
-from server.services.dispatch import dispatch_team, session_brief, setting
+from server.services.dispatch import dispatch_team, session_brief
 from server.services.events import publish, wake_at_commit
 from server.services.mutations import Applied, Mutation, Rejected, handler
 from server.services.pull import EXTRA_LOADERS
+from server.services.service_settings import setting
 from server.services.session_ops import work_calendar
 from server.services.sessions import add_event, audience_of, log_session
 

@@ -30,6 +30,7 @@ from server import models as m
 from server.auth import CurrentUser
 from server.services.catalog import touch_agent
 from server.services.events import publish
+from server.services.service_settings import setting
 from server.services.sessions import add_event, log_session
 
 log = logging.getLogger(__name__)
@@ -37,24 +38,6 @@ log = logging.getLogger(__name__)
 LOAD_STATES = (SessionState.ASSIGNED.value, SessionState.ACTIVE.value, SessionState.ON_HOLD.value)
 """States in which a session takes an agent's attention (escalated and callback
 sessions wait for someone else)."""
-
-_DEFAULTS: dict[str, Any] = {
-    "auto_assign": True,
-    "agent_capacity_default": 4,
-    "presence_timeout_seconds": 90,
-    "rectification_working_days": 5,
-    "callback_working_days": 1,
-}
-
-
-def setting(db: DbSession, name: str) -> Any:
-    """A server setting for code that only has a database session (mutation handlers).
-
-    ``create_app`` puts the settings in every session's ``info``; a session made
-    elsewhere (scripts, the seed) falls back to the defaults.
-    """
-    settings = db.info.get("settings")
-    return getattr(settings, name, _DEFAULTS[name])
 
 
 def session_brief(session: m.Session) -> dict[str, Any]:

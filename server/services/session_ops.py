@@ -49,9 +49,10 @@ from server.auth import CurrentUser
 from server.changes import Audience, record
 from server.errors import ApiError
 from server.services import callbacks, share
-from server.services.dispatch import dispatch_team, session_brief, setting
+from server.services.dispatch import dispatch_team, session_brief
 from server.services.events import publish
 from server.services.mutations import Applied, Mutation, Rejected, handler
+from server.services.service_settings import setting
 from server.services.sessions import add_event, audience_of, log_session, relog_children
 from server.services.visibility import session_visible
 
