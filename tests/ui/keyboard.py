@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtGui import QInputMethodEvent
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QInputMethodEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 from pytestqt.qtbot import QtBot
+
+from tests.support import wait_until
 
 _RUNS = re.compile(r"([\x00-\x7f]+)")
 
@@ -26,3 +29,19 @@ def type_text(qtbot: QtBot, widget: QWidget, text: str) -> None:
             event = QInputMethodEvent("", [])
             event.setCommitString(run)
             QApplication.sendEvent(target, event)
+
+
+async def press_when_enabled(
+    qtbot: QtBot,
+    window: QWidget,
+    key: Qt.Key,
+    action: QAction,
+    modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> None:
+    """Press ``key`` in ``window`` as a person would: once the window is in front and
+    the action's button is lit (an operation still running keeps it greyed out, and a
+    key pressed then does nothing)."""
+    window.activateWindow()
+    await wait_until(window.isActiveWindow, 5, "window active")
+    await wait_until(action.isEnabled, 10, f"{action.text()} enabled")
+    qtbot.keyClick(window, key, modifier)

@@ -45,7 +45,7 @@ from tests.ui.dialog_driver import (
     wait_closed,
     wait_for_dialog,
 )
-from tests.ui.keyboard import type_text
+from tests.ui.keyboard import press_when_enabled, type_text
 from tests.ui.test_team_board import drag_onto_agent, row_where, set_presence
 from tests.walkthrough_support import AGENT_SESSION, sample, with_version
 from ui.dialogs.session_dialogs import (
@@ -295,7 +295,8 @@ def test_transfer_dialog_stays_open_while_sync_runs(
     async def scenario() -> None:
         window = await desk.open("agent")
         target = await select_session(desk, "S010")
-        qtbot.keyClick(window, Qt.Key.Key_F6)
+        pane = window.sessions_pane
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F6, pane.transfer_action)
         dialog = await wait_for_dialog(TransferDialog)
         await desk.hold(dialog)
         await choose_in_combo(qtbot, dialog.colleague, "刘洋")
@@ -316,7 +317,8 @@ def test_escalate_dialog_stays_open_while_sync_runs(
     async def scenario() -> None:
         window = await desk.open("agent")
         target = await select_session(desk, "S010")
-        qtbot.keyClick(window, Qt.Key.Key_F7)
+        pane = window.sessions_pane
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F7, pane.escalate_action)
         dialog = await wait_for_dialog(EscalateDialog)
         await desk.hold(dialog)
         type_text(qtbot, dialog.reason, "补缴年限需人社局认定")
@@ -336,7 +338,8 @@ def test_callback_dialog_stays_open_while_sync_runs(
     async def scenario() -> None:
         window = await desk.open("agent")
         target = await select_session(desk, "S010")
-        qtbot.keyClick(window, Qt.Key.Key_F8)
+        pane = window.sessions_pane
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F8, pane.callback_action)
         dialog = await wait_for_dialog(CallbackDialog)
         await desk.hold(dialog)
         type_text(qtbot, dialog.reason, "查明补缴政策后回电")
@@ -356,7 +359,8 @@ def test_close_and_rating_dialogs_stay_open_while_sync_runs(
     async def scenario() -> None:
         window = await desk.open("agent")
         target = await select_session(desk, "S010")
-        qtbot.keyClick(window, Qt.Key.Key_F9)
+        pane = window.sessions_pane
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F9, pane.close_action)
         dialog = await wait_for_dialog(CloseDialog)
         await desk.hold(dialog)
         focus(dialog.outcome)

@@ -31,7 +31,7 @@ from tests.caller_support import rate_as_caller, rating_link
 from tests.faultproxy import FaultProxy
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
 from tests.ui.dialog_driver import answered
-from tests.ui.keyboard import type_text
+from tests.ui.keyboard import press_when_enabled, type_text
 from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.dialogs.session_dialogs import (
     CloseAnswer,
@@ -187,7 +187,7 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
         await wait_until(lambda: pane.view.detail and pane.view.detail.session.id == waiting, 5)
         assert "****" in pane.view.phone.text()
         # F2 accepts: on screen at once, on the server after the push.
-        qtbot.keyClick(window, Qt.Key.Key_F2)
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F2, pane.accept_action)
         await wait_until(lambda: pane.mine_model.index_of(waiting).isValid(), 5, "in 我的会话")
         await wait_until(lambda: server_session(live_server, waiting)[0] == "active", 10)
         assert pane.waiting_proxy.row_of(waiting) == -1
@@ -199,11 +199,11 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
         await wait_until(lambda: pane.view.notes_model.rowCount() == 1, 5, "note shown")
         assert pane.view.note_edit.toPlainText() == ""
         # F4 holds, F4 again resumes.
-        qtbot.keyClick(window, Qt.Key.Key_F4)
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F4, pane.hold_action)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "on_hold", 10)
         await wait_until(lambda: pane.hold_action.text() == "恢复", 5)
         assert "F4" in pane.hold_action.toolTip()
-        qtbot.keyClick(window, Qt.Key.Key_F4)
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F4, pane.hold_action)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "active", 10)
         # A click asks why, then reveals the full number; the reveal is logged with the
         # reason, and 隐藏号码 masks it again.
@@ -224,10 +224,9 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
         qtbot.mouseClick(pane.view.mask_button, Qt.MouseButton.LeftButton)
         assert "****" in pane.view.phone.text()
         assert pane.view.reveal_button.isVisible() and not pane.view.mask_button.isVisible()
-        await activate(window)  # back from the dialog
         # F9 closes (outcome, summary); the console's 好差评 dialog still opens, but the
         # server refuses a staff rating (issue 13): the caller rates through the link.
-        qtbot.keyClick(window, Qt.Key.Key_F9)
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F9, pane.close_action)
         await wait_until(lambda: server_session(live_server, waiting)[0] == "closed", 10)
         rated = await asyncio.to_thread(caller_rates, live_server, waiting, 2, "排队等了很久")
         assert rated.status_code == 200, rated.text
@@ -593,10 +592,7 @@ def test_a_call_logged_by_hand_escalated_called_back_and_transferred(
         pane = window.sessions_pane
 
         async def press(key: Qt.Key, action: QAction) -> None:
-            """As a person does: the window in front and the button lit, then the key."""
-            await activate(window)
-            await wait_until(action.isEnabled, 10, f"{action.text()} enabled")
-            qtbot.keyClick(window, key)
+            await press_when_enabled(qtbot, window, key, action)
 
         await wait_until(lambda: pane.context.agents, 10, "colleagues known")
         qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
