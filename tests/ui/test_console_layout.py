@@ -159,11 +159,6 @@ def test_the_console_panels_keep_their_widths(
     qloop.run_until_complete(scenario())
 
 
-@pytest.mark.xfail(
-    reason="after this round's merges the in-session list shows 5 whole hits, not 6, at "
-    "1366×768 (issue 10 stays open for it)",
-    strict=False,
-)
 def test_at_1366x768_six_hits_beside_the_session_and_ten_rows_of_figures(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, opener: Opener
 ) -> None:

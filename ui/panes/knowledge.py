@@ -791,17 +791,18 @@ class KnowledgePane(QWidget):
             )
             text = total
             if shown < result.total:
-                text += self.tr("，显示前 {0} 条").format(shown)
+                # Beside a session the line must stay one line (six hits at 1366×768).
+                shown_words = self.tr("，显示 {0}") if self.compact else self.tr("，显示前 {0} 条")
+                text += shown_words.format(shown)
             if result.relaxed:
                 text = self.tr("未找到完全匹配的问答，以下是相关结果。") + text
             if result.expansions:
                 words = "；".join(
                     f"{term} → {'、'.join(others)}" for term, others in result.expansions.items()
                 )
-                # Beside a session the line must stay one line (six hits at 1366×768):
-                # there the words go into the tooltip.
+                # Beside a session the words go into the tooltip.
                 tip = self.tr("含同义词：{0}").format(words)
-                text += self.tr("（含同义词）") if self.compact else self.tr("（{0}）").format(tip)
+                text += self.tr("，含同义词") if self.compact else self.tr("（{0}）").format(tip)
         self._set_status(text)
         self.status.setToolTip(tip)
         self.more_button.setVisible(shown < result.total and self._limit < MAX_SHOWN)
