@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from sync.account import (
     Account,
@@ -30,6 +29,7 @@ from sync.client import ApiClient
 from sync.credentials import CredentialStore
 from sync.errors import AuthError, ServerBusy, ServerUnreachable, SyncError
 from ui.asking import ask_yes_no
+from ui.tasks import owned_slot
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class LoginDialog(QDialog):
         answer = self.ask_offline(self, message)
         return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_login_clicked(self) -> None:
         server = self.server_edit.text().strip().rstrip("/")
         username = self.username_edit.text().strip()

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.enums import Role
 from core.localstore.changes import Changes
@@ -47,7 +46,7 @@ from ui.panes.walkthroughs import WalkthroughsPane
 from ui.session_console import SessionConsole, me_of
 from ui.share_panel import SharePanel
 from ui.sync_controller import SyncController
-from ui.tasks import spawn
+from ui.tasks import cancel_owned, owned_slot, spawn
 from ui.walkthrough_player import WalkthroughPlayer
 from ui.worker import Workers
 
@@ -94,7 +93,6 @@ class MainWindow(QMainWindow):
         # Owned by the window, so that it is destroyed on the GUI thread with it (a Python
         # garbage collection on a worker thread must never be what deletes its timers).
         self.sync.setParent(self)
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.exit_reason = ExitReason.QUIT
         self._closing_for_real = False
         self._exit_asked = False
@@ -144,14 +142,14 @@ class MainWindow(QMainWindow):
         )
         # 管理: feedback review, users, the working-day calendar, the audit log (admins).
         self.admin_pane = (
-            AdminPane(workers, account.api, me_id=user.id)
+            AdminPane(workers, account.api, me_id=user.id, ops=self.ops)
             if user.role == Role.ADMIN.value
             else None
         )
         if self.admin_pane is not None:
-            self.audit_pane = AdminAuditPane(workers, account.api)
+            self.audit_pane = AdminAuditPane(workers, account.api, ops=self.ops)
             self.admin_pane.add_tab(self.audit_pane, self.audit_pane.title())
-            self.integrations_pane = AdminIntegrationsPane(workers, account.api)
+            self.integrations_pane = AdminIntegrationsPane(workers, account.api, ops=self.ops)
             self.admin_pane.add_tab(self.integrations_pane, self.integrations_pane.title())
 
         self.stack = QStackedWidget()
@@ -289,9 +287,7 @@ class MainWindow(QMainWindow):
 
     def _track(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run work that belongs to this window; closing the window cancels it."""
-        task = spawn(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(coro, owner=self)
 
     def _restore_geometry(self) -> None:
         qs = QSettings()
@@ -365,8 +361,7 @@ class MainWindow(QMainWindow):
             self.team_pane.stop()
         if self.admin_pane is not None:
             self.admin_pane.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        cancel_owned(self)  # whatever the window and its panes started
         self._tick.stop()
         super().closeEvent(event)
         self.closed.emit()
@@ -530,11 +525,11 @@ class MainWindow(QMainWindow):
         # The server published (or cleared) a version: fetch it now, not at the next tick.
         self.sync.request_sync()
 
-    @asyncSlot(str)
+    @owned_slot(str)
     async def _on_sessions_session_selected_for_guide(self, session_id: str) -> None:
         await self.walkthrough_player.show_session(session_id or None)
 
-    @asyncSlot(str)
+    @owned_slot(str)
     async def _on_walkthrough_player_knowledge_requested(self, entry_id: str) -> None:
         entry = await self.ops.query(self.account.store.knowledge, entry_id)
         if entry is None:

@@ -159,7 +159,7 @@ class Operations(QObject):
     def nudge_sync(self) -> None:
         """Ask for a sync without waiting (a refusal: the cache may be behind)."""
         if self.local_change is not None:
-            spawn(self.outbox_grew())
+            spawn(self.outbox_grew(), owner=self)
 
     async def query(self, fn: Callable[..., T], *args: Any) -> T:
         """Read from the cache on the database worker (Anki's ``QueryOp``); a failure
@@ -172,7 +172,7 @@ class Operations(QObject):
 
     def start(self, op: Op[T]) -> asyncio.Task[Outcome[T]]:
         """Run ``op`` in the background (from a plain slot)."""
-        return spawn(self.run(op))
+        return spawn(self.run(op), owner=self)
 
     async def run(self, op: Op[T]) -> Outcome[T]:
         """Run ``op`` and report its end one way; never raises but for cancellation."""

@@ -19,7 +19,6 @@ from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from qasync import asyncSlot
 
 from core.entities import Agent, Session
 from core.localstore.changes import Changes
@@ -39,6 +38,7 @@ from sync.connectivity import ConnState
 from ui.operations import Op, Operations
 from ui.panes.sessions import ConsoleContext, SessionDetail, SessionsPane
 from ui.sync_controller import SyncController
+from ui.tasks import owned_slot
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -281,23 +281,23 @@ class SessionConsole(QObject):
 
     # -- slots ----------------------------------------------------------------------------------
 
-    @asyncSlot(str)
+    @owned_slot(str)
     async def _on_pane_session_selected(self, session_id: str) -> None:
         await self.show_session(session_id)
 
-    @asyncSlot(str, object)
+    @owned_slot(str, object)
     async def _on_pane_action_requested(self, session_id: str, request: object) -> None:
         await self.perform(session_id, request)
 
-    @asyncSlot(object)
+    @owned_slot(object)
     async def _on_pane_create_requested(self, request: object) -> None:
         if isinstance(request, NewSessionRequest):
             await self.create(request)
 
-    @asyncSlot(str, str)
+    @owned_slot(str, str)
     async def _on_pane_note_requested(self, session_id: str, text: str) -> None:
         await self.add_note(session_id, text)
 
-    @asyncSlot(str, str)
+    @owned_slot(str, str)
     async def _on_pane_reveal_requested(self, session_id: str, reason: str) -> None:
         await self.reveal(session_id, reason)

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.localstore.store import LocalStore
 from core.share_link import (
@@ -56,7 +55,7 @@ from core.share_link import (
 from sync.client import ApiClient
 from sync.errors import SyncError
 from ui.operations import Op, Operations, Outcome, failure_text
-from ui.tasks import spawn
+from ui.tasks import owned_slot, spawn
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -297,7 +296,7 @@ class SharePanel(QWidget):
             self._show_message("")
         self._update_availability()
         if session_id is not None:
-            spawn(self.reload())
+            spawn(self.reload(), owner=self)
 
     def set_online(self, online: bool) -> None:
         """The connection to the server came or went."""
@@ -495,7 +494,7 @@ class SharePanel(QWidget):
         """Open a URL in the staff member's browser; tests replace this classmethod."""
         return QDesktopServices.openUrl(url)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_start_clicked(self) -> None:
         session_id = self._session_id
         if session_id is None or self._busy:
@@ -522,7 +521,7 @@ class SharePanel(QWidget):
         self._show_link(info)
         self._show_message(self.tr("已创建共享码，请读给对方，并念出核对暗语"))
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_revoke_clicked(self) -> None:
         link = self._link
         if link is None or self._busy:
@@ -537,7 +536,7 @@ class SharePanel(QWidget):
             self.apply_record(data)
         self._show_message(self.tr("已撤销，对方的共享码立即失效"))
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_open_room_clicked(self) -> None:
         link = self._link
         if link is None or self._busy:
@@ -594,7 +593,7 @@ class SharePanel(QWidget):
             self._update_availability()
             self._update_polling()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_poll_timeout(self) -> None:
         """Ask the server for the link's state while the caller may be acting on it."""
         if self._polling:

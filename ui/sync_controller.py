@@ -97,7 +97,7 @@ class SyncController(QObject):
             self.scheduler.restore(datetime.fromisoformat(last) if last else None, pending)
         )
         # Refusals a previous run stored but never showed (it crashed, or quit first).
-        spawn(self._emit_problems())
+        spawn(self._emit_problems(), owner=self)
         self.request_sync()
         self._watch.start()
 
@@ -174,7 +174,7 @@ class SyncController(QObject):
     def check_link(self) -> None:
         """Look at the link now (the event stream just failed, say)."""
         if not self._stopped and (self._beat is None or self._beat.done()):
-            self._beat = spawn(self._heartbeat())
+            self._beat = spawn(self._heartbeat(), owner=self)
 
     def _on_watch_timeout(self) -> None:
         if self._stopped:
@@ -315,7 +315,7 @@ class SyncController(QObject):
         if report.changes:
             self.data_changed.emit(report.changes)
         if "problem" in report.changes.kinds:
-            spawn(self._emit_problems())
+            spawn(self._emit_problems(), owner=self)
 
     async def _emit_problems(self) -> None:
         # One at a time: two overlapping calls would both read, and show, the same ones.

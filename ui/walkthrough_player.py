@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.entities import Session
 from core.enums import SessionState
@@ -66,6 +65,7 @@ from ui.asking import ask_dialog, ask_save_file, mapped
 from ui.folders import NOTICE_PDF, remember_folder, start_folder
 from ui.notice_page import NoticeMeta, notice_html, pdf_printer, prepare_printer, print_notice
 from ui.operations import Op, Operations
+from ui.tasks import owned_slot
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -921,7 +921,7 @@ class WalkthroughPlayer(QWidget):
         self._set_status(self.tr("告知书已复制，可粘贴到聊天窗口或短信"), ok=True)
         self.notice_copied.emit()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_pdf_button_clicked(self) -> None:
         page = self.notice_page_html()
         if page is None:
@@ -949,7 +949,7 @@ class WalkthroughPlayer(QWidget):
         self._set_status(self.tr("已导出：{0}").format(path), ok=True)
         self.notice_exported.emit(path)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_print_button_clicked(self) -> None:
         if self.notice_page_html() is None:
             return

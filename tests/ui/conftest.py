@@ -47,6 +47,8 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
             task.cancel()
         if pending:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            # Their done callbacks (``ui.tasks`` forgetting them) run on the next turn.
+            loop.run_until_complete(asyncio.sleep(0))
         loop.close()
         asyncio.set_event_loop(None)
         del loop, pending

@@ -6,6 +6,8 @@ with the lead reassigning while the agent is offline with unsent notes."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -37,10 +39,13 @@ from ui.dialogs.session_dialogs import (
     CloseAnswer,
     CloseDialog,
     EvaluationDialog,
+    NewSessionDialog,
     ReassignDialog,
 )
 from ui.main_window import MainWindow
 from ui.models.sessions import MySessionsModel
+from ui.operations import Op
+from ui.tasks import owned_by
 from ui.worker import Workers
 
 QUIET = ClientSettings(sync_interval_seconds=3600)
@@ -445,7 +450,7 @@ def test_the_lead_reassigns_while_the_agent_is_offline_with_unsent_notes(
             # The agent loses the link, and keeps working on the session at hand.
             proxy.refusing = True
             await activate(agent)
-            assert apane.select_session(s)
+            await wait_until(lambda: apane.select_session(s), 5, "listed for the agent")
             await wait_until(lambda: apane.view.detail and apane.view.detail.session.id == s, 5)
             qtbot.keyClick(agent, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
             type_text(qtbot, apane.view.note_edit, "来电人补充：材料已备齐")
@@ -463,7 +468,7 @@ def test_the_lead_reassigns_while_the_agent_is_offline_with_unsent_notes(
             await activate(lead)
             qtbot.keyClick(lead, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
             assert lpane.queues.currentIndex() == lpane.QUEUE_TEAM
-            assert lpane.select_session(s)
+            await wait_until(lambda: lpane.select_session(s), 5, "listed for the lead")
             await wait_until(lambda: lpane.reassign_action.isEnabled(), 5, "reassign enabled")
             qtbot.keyClick(lead, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
             with live_server.db() as db:
@@ -621,3 +626,44 @@ def test_a_call_logged_by_hand_escalated_called_back_and_transferred(
         await windows.close_all()
 
     qloop.run_until_complete(scenario())
+
+
+def test_closing_the_window_cancels_what_it_started(
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    windows: Windows,
+    live_server: LiveServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A dialog waiting for its answer and an operation on the database worker, both
+    started by the window, end with it: nothing of theirs runs after the close."""
+    followed_up: list[str] = []
+
+    def slow_read() -> str:
+        time.sleep(0.4)
+        return "read"
+
+    async def scenario() -> None:
+        window = await windows.start(live_server.url, "agent")
+        pane = window.sessions_pane
+        await press_when_enabled(
+            qtbot, window, Qt.Key.Key_N, pane.new_action, Qt.KeyboardModifier.ControlModifier
+        )
+        dialog = await wait_until(lambda: window.findChild(NewSessionDialog), 5, "dialog open")
+        await wait_until(dialog.isVisible, 5, "dialog shown")
+        window.ops.start(Op(db=slow_read, success=followed_up.append))
+        started = owned_by(window)
+        assert len(started) >= 2  # the dialog's coroutine and the operation
+        window.close_now()
+        await wait_until(lambda: all(t.done() for t in started), 5, "ended with the window")
+        assert all(t.cancelled() for t in started)
+        assert owned_by(window) == []
+        await asyncio.sleep(0.6)  # the read has finished on its thread by now
+        assert followed_up == []  # its follow-up never ran
+        windows.open = [(w, a) for w, a in windows.open if w is not window]
+        await window.sync.wait_idle()
+        await window.live.wait_stopped()
+        window.account.close()
+
+    qloop.run_until_complete(scenario())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -61,7 +61,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.entities import KnowledgeEntry, MatterGuide
 from core.enums import ServiceType
@@ -76,7 +75,7 @@ from ui.models.knowledge import (
     meta_line,
     service_label,
 )
-from ui.tasks import spawn
+from ui.tasks import owned_slot, spawn
 
 log = logging.getLogger(__name__)
 
@@ -749,7 +748,7 @@ class KnowledgePane(QWidget):
         if self._running is None or self._running.done():
             work = self._run_searches()
             try:
-                self._running = spawn(work)
+                self._running = spawn(work, owner=self)
             except RuntimeError:
                 # No event loop: the window is being torn down (a combo box emits as
                 # it is deleted). Nothing to show any more.
@@ -904,9 +903,9 @@ class KnowledgePane(QWidget):
     def _on_link_activated(self, url: QUrl) -> None:
         target = url.toString()
         if target.startswith("matter:"):
-            spawn(self.show_matter(target.removeprefix("matter:")))
+            spawn(self.show_matter(target.removeprefix("matter:")), owner=self)
         elif target.startswith("kb:"):
-            spawn(self.open_entry(target.removeprefix("kb:")))
+            spawn(self.open_entry(target.removeprefix("kb:")), owner=self)
         elif url.scheme() in ("http", "https"):
             QDesktopServices.openUrl(url)
 
@@ -927,11 +926,11 @@ class KnowledgePane(QWidget):
 
     # -- 纠错 / 新问题 -------------------------------------------------------------------------
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_correction_clicked(self) -> None:
         await self._ask_feedback("correction")
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_new_question_clicked(self) -> None:
         await self._ask_feedback("new_question")
 
@@ -970,7 +969,7 @@ class KnowledgePane(QWidget):
             return
         code = current.data(MatterListModel.CodeRole)
         if code and code != self._guide_code:
-            spawn(self._show_guide(code))
+            spawn(self._show_guide(code), owner=self)
 
     async def show_matter(self, code: str) -> None:
         """Open the guide of a matter on the guides tab."""

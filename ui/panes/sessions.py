@@ -897,7 +897,7 @@ class SessionsPane(QWidget):
         if s is None:
             return
         rated = bool(self.view.detail and self.view.detail.evaluations)
-        spawn(self._close(s.id, CloseDialog.ask(self, can_rate=not rated)))
+        spawn(self._close(s.id, CloseDialog.ask(self, can_rate=not rated)), owner=self)
 
     async def _close(self, session_id: str, asked: Awaitable[CloseAnswer | None]) -> None:
         answer = await asked
@@ -917,7 +917,7 @@ class SessionsPane(QWidget):
 
     def _on_new_triggered(self) -> None:
         matters = [Choice(m.code, f"{m.name}（{m.department}）") for m in self.context.matters]
-        spawn(self._create(NewSessionDialog.ask(self, matters)))
+        spawn(self._create(NewSessionDialog.ask(self, matters)), owner=self)
 
     async def _create(self, asked: Awaitable[NewSessionRequest | None]) -> None:
         request = await asked
@@ -927,7 +927,7 @@ class SessionsPane(QWidget):
     def _ask_then_request(self, session_id: str, asked: Awaitable[object | None]) -> None:
         """The dialog is open (window-modal, no nested loop): its answer, when the
         person gives one, becomes a request for the console."""
-        spawn(self._request_when_answered(session_id, asked))
+        spawn(self._request_when_answered(session_id, asked), owner=self)
 
     async def _request_when_answered(self, session_id: str, asked: Awaitable[object]) -> None:
         request = await asked
@@ -942,7 +942,7 @@ class SessionsPane(QWidget):
             return
         self._asking_reveal = True  # one question at a time
         self._update_actions()
-        spawn(self._reveal(s.id, s.caller_name or ""))
+        spawn(self._reveal(s.id, s.caller_name or ""), owner=self)
 
     async def _reveal(self, session_id: str, caller: str) -> None:
         """Ask why, then show the numbers (and have the reveal logged with its reason)."""

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.localstore.store import LocalStore
 from core.localstore.walkthroughs import WalkthroughInfo, WalkthroughStore
@@ -41,6 +40,7 @@ from sync.errors import Refused
 from ui.asking import ask_open_file
 from ui.models.walkthroughs import WalkthroughTableModel
 from ui.operations import Op, Operations, failure_text
+from ui.tasks import owned_slot
 from ui.walkthrough_player import parse_script
 from ui.worker import Workers
 
@@ -310,7 +310,7 @@ class WalkthroughsPane(QWidget):
 
     # -- slots -----------------------------------------------------------------------------
 
-    @asyncSlot(bool)
+    @owned_slot(bool)
     async def _on_history_toggled(self, checked: bool) -> None:
         self.model.set_show_history(checked)
         if self._selected_key is not None:
@@ -318,13 +318,13 @@ class WalkthroughsPane(QWidget):
             if row >= 0:
                 self.table.selectRow(row)
 
-    @asyncSlot(QItemSelection, QItemSelection)
+    @owned_slot(QItemSelection, QItemSelection)
     async def _on_table_selection_changed(self, _new: QItemSelection, _old: QItemSelection) -> None:
         info = self.selected()
         self._selected_key = info.key if info else self._selected_key
         await self._show(info)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_import_button_clicked(self) -> None:
         if not self.is_admin:
             return
@@ -387,7 +387,7 @@ class WalkthroughsPane(QWidget):
         self._selected_key = key or self._selected_key
         self.imported.emit(key)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_review_button_clicked(self) -> None:
         info = self.selected()
         if info is None or not info.needs_review or self.api is None:
