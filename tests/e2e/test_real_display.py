@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -31,6 +32,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from sync.client import ApiClient
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("xvfb-run", "xdotool", "import")
@@ -80,8 +83,11 @@ def process_gone(pid: int) -> bool:
 class App:
     """``main.py`` under ``xvfb-run``, and the X tools pointed at its display."""
 
-    def __init__(self, home: Path, shots: Path | None, name: str) -> None:
+    def __init__(
+        self, home: Path, shots: Path | None, name: str, args: tuple[str, ...] = ()
+    ) -> None:
         self.home = home
+        self.args = args
         self.shots = shots
         self.name = name
         self.shot_no = 0
@@ -105,7 +111,8 @@ class App:
         )
         env.pop("DISPLAY", None)
         env.pop("WAYLAND_DISPLAY", None)
-        script = f'echo "$DISPLAY $XAUTHORITY $$" > "{self.info}"; exec python3 main.py'
+        extra = " ".join(shlex.quote(a) for a in self.args)
+        script = f'echo "$DISPLAY $XAUTHORITY $$" > "{self.info}"; exec python3 main.py {extra}'
         out = self.output.open("ab")
         self.proc = subprocess.Popen(
             ["xvfb-run", "-a", "-s", "-screen 0 1366x768x24", "bash", "-c", script],
@@ -313,11 +320,11 @@ def app_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_app(app_home: Path, shots: Path | None) -> Iterator[Callable[[str], App]]:
+def make_app(app_home: Path, shots: Path | None) -> Iterator[Callable[..., App]]:
     made: list[App] = []
 
-    def make(name: str) -> App:
-        app = App(app_home, shots, name)
+    def make(name: str, *args: str) -> App:
+        app = App(app_home, shots, name, args)
         made.append(app)
         app.start()
         return app
@@ -520,3 +527,103 @@ def test_the_close_button_ends_the_app_and_its_server(make_app: Callable[[str], 
     wait_for(lambda: process_gone(server), 20, "the embedded server to end")
     assert "signed out (quit)" in app.log()
     app.assert_clean_log()
+
+
+def test_a_lead_reassigns_through_the_dialog_while_sync_runs(
+    make_app: Callable[..., App],
+) -> None:
+    """The team lead signs in (``--user lead``), opens 班组在办 (Ctrl+4), and moves a
+    session with 改派 (Ctrl+R): the dialog stays open for seconds while sync and live
+    events run, is answered from the keyboard, and the move reaches the server."""
+    app = make_app("lead", "--user", "lead")
+    main = app.sign_in()
+    wait_for(lambda: app.query("SELECT 1 FROM sessions WHERE state = 'active'"), 30, "demo data")
+    time.sleep(3)  # the first sync fills the lists
+    before = dict(app.query("SELECT id, assignee_id FROM sessions"))
+    reason = f"xdotool reassign {uuid.uuid4().hex[:8]}"
+    app.key("ctrl+4", "Home", "Down")  # 班组在办: past the group's heading
+    time.sleep(1)
+    app.key("ctrl+r")
+    dialog = app.wait_window("改派会话")
+    time.sleep(4)  # open while sync rounds and the event stream run
+    app.shot("reassign-dialog-open")
+    app.focus(dialog)
+    # Opened on its default button (改派): Tab past 取消 to the agent; End picks the last
+    # one without opening the list; Tab to the reason; Enter presses 改派.
+    app.key("Tab", "Tab", "End", "Tab")
+    app.type(reason)
+    app.shot("reassign-dialog-filled")
+    app.key("Return")
+    moved = wait_for(
+        lambda: app.query(
+            "SELECT session_id FROM session_events WHERE kind = 'reassigned' AND detail LIKE ?",
+            f"%{reason}%",
+        ),
+        30,
+        "the reassignment on the server",
+    )
+    session_id = moved[0][0]
+    now = dict(app.query("SELECT id, assignee_id FROM sessions"))
+    assert now[session_id] != before[session_id]
+    app.shot("after-reassign")
+    close_the_app(app, main)
+
+
+def report_a_mistake(app: App, text: str) -> str:
+    """An agent sends a 纠错 about the first knowledge entry, as the knowledge pane does."""
+    (entry_id,) = app.query("SELECT id FROM knowledge_entries ORDER BY id LIMIT 1")[0]
+    api = ApiClient(app.server_url())
+    api.login("agent", "bangban-demo")
+    feedback_id = str(uuid.uuid4())
+    (answer,) = api.push(
+        [
+            {
+                "mutation_id": str(uuid.uuid4()),
+                "kind": "knowledge_feedback",
+                "op": "create",
+                "target_id": feedback_id,
+                "base_seq": None,
+                "payload": {
+                    "feedback_id": feedback_id,
+                    "entry_id": entry_id,
+                    "kind": "correction",
+                    "text": text,
+                },
+            }
+        ]
+    )
+    assert answer["status"] == "applied", answer
+    return feedback_id
+
+
+def test_an_admin_resolves_a_report_through_the_dialog_while_sync_runs(
+    make_app: Callable[..., App],
+) -> None:
+    """The admin signs in (``--user admin``), opens 管理 (Alt+5: 会话, 知识库, 导办脚本,
+    班组, 管理), where the keyboard lands in the 纠错/新问题 list; Home selects the report an
+    agent just sent, Enter opens 处理反馈, which stays open for seconds while sync and
+    live events run, and Enter again submits 采纳."""
+    app = make_app("admin", "--user", "admin")
+    main = app.sign_in()
+    report = report_a_mistake(app, f"材料清单少了复印件 {uuid.uuid4().hex[:6]}")
+    time.sleep(2)
+    app.focus(main)
+    app.key("alt+5")
+    time.sleep(2)  # the page loads its lists from the server when first shown
+    app.shot("admin-page")
+    app.key("Home", "Return")
+    dialog = app.wait_window("处理反馈")
+    time.sleep(4)
+    app.shot("resolve-dialog-open")
+    app.focus(dialog)
+    app.key("Return")  # the default button: 提交处理结果, with 采纳 chosen
+    wait_for(
+        lambda: app.query(
+            "SELECT id FROM knowledge_feedback WHERE id = ? AND status = 'accepted'", report
+        ),
+        30,
+        "the report accepted on the server",
+    )
+    wait_for(lambda: not app.windows("处理反馈"), 10, "the dialog closed")
+    app.shot("after-resolve")
+    close_the_app(app, main)

@@ -115,8 +115,12 @@ def test_keys_are_made_shown_once_revoked_and_failing_callbacks_retried(
         qtbot.mouseClick(
             pane.webhooks_table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()
         )
+        reloads: list[None] = []
+        pane.loaded.connect(lambda: reloads.append(None))
         qtbot.mouseClick(pane.retry_button, Qt.MouseButton.LeftButton)
         await wait_until(lambda: attempts() == 2, 10, "tried again at once")
+        # The lists are read again after a retry: select the key once they are.
+        await wait_until(lambda: reloads, 10, "the lists read again")
         # Revoke: asked in a message box that stays open while the loop runs.
         rect = pane.keys_table.visualRect(pane.keys.index(0, 0))
         qtbot.mouseClick(pane.keys_table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())

@@ -1,8 +1,8 @@
 """The admin's page in the real main window against a real server: each tab opens; a
 user is created through the real dialog (left open while the window syncs, answered
-with the keyboard) and then deactivated; a feedback report is resolved; a holiday is
-added to the calendar and saved — and each time the server's tables show it. Every
-model passes qtmodeltester.
+with the keyboard), given a new password through another, and then deactivated; a
+feedback report is resolved; a holiday is added to the calendar and saved — and each
+time the server's tables show it. Every model passes qtmodeltester.
 
 ``BANGBAN_SHOTS=<dir>`` keeps a screenshot of each tab at 1366×768 and 1920×1080.
 """
@@ -216,6 +216,16 @@ def test_the_admin_works_every_tab_against_the_server(
         ApiClient(live_server.url).login("zhouming", "Chuntian-2026")  # the password works
         await wait_until(lambda: users.row_of(new.id) >= 0, 10, "the new user listed")
         assert pane.users_view.selectionModel().selectedRows()[0].row() == users.row_of(new.id)
+        # 重置密码: the real dialog, left open while a sync round runs.
+        qtbot.mouseClick(pane.password_button, Qt.MouseButton.LeftButton)
+        reset = await wait_until(lambda: open_dialog(pane, "adminPasswordDialog"), 10, "重置密码")
+        await sync_round_while_open(window)
+        assert reset.isVisible()
+        type_text(qtbot, reset.password, "Xiaxue-2027")
+        type_text(qtbot, reset.password_again, "Xiaxue-2027")
+        qtbot.keyClick(reset.password_again, Qt.Key.Key_Return)
+        await wait_until(lambda: "已为 周明 重置密码" in pane.message.text(), 20, "reset said")
+        ApiClient(live_server.url).login("zhouming", "Xiaxue-2027")  # the new password works
         # 停用: asked in a message box, answered with the keyboard.
         qtbot.mouseClick(pane.active_button, Qt.MouseButton.LeftButton)
         box = await wait_until(

@@ -12,7 +12,7 @@ Tabs:
   /admin/calendar/{year}``), which every client pulls with its next sync.
 
 More tabs (an 审计日志, say) are added with :meth:`AdminPane.add_tab`. Every call
-goes to the server through ``Workers.on_net`` with the account's ``ApiClient``;
+goes to the server as a :class:`ui.operations.Op` with the account's ``ApiClient``;
 every question is a dialog future (``ui.asking``), never a nested event loop.
 """
 
@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QDate, QLocale, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QLocale, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QShowEvent, QTextCharFormat
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,15 +44,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.accounts import NewUser, UserEdit
 from core.calendar import MAX_YEAR, MIN_YEAR, check_year_schedule
 from sync.client import ApiClient
-from sync.errors import SyncError
 from ui.asking import ask_yes_no
+from ui.banner import Banner
 from ui.dialogs.admin_dialogs import PasswordDialog, ResolveFeedbackDialog, UserDialog
 from ui.dialogs.session_dialogs import Choice
+from ui.focus import focus_into
 from ui.models.admin import (
     HOLIDAY,
     WORKDAY,
@@ -62,12 +62,12 @@ from ui.models.admin import (
     FeedbackModel,
     UserModel,
 )
-from ui.tasks import spawn
+from ui.operations import Op, Operations, Outcome
+from ui.tasks import cancel_owned, owned_slot, spawn
 from ui.worker import Workers
 
 log = logging.getLogger(__name__)
 
-MESSAGE_SECONDS = 12
 HOLIDAY_RED = QColor("#c62828")
 WORKDAY_BLUE = QColor("#1565c0")
 
@@ -124,10 +124,12 @@ class AdminPane(QWidget):
         *,
         me_id: int | None = None,
         today: Callable[[], date] = date.today,
+        ops: Operations | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.workers = workers
+        self.ops = ops if ops is not None else Operations(workers, parent=self)
         self.api = api
         self.me_id = me_id
         self.today = today
@@ -143,15 +145,8 @@ class AdminPane(QWidget):
             "",
         )
         self._loaded = False
-        self._tasks: set[asyncio.Task[Any]] = set()
 
-        self.message = QLabel()
-        self.message.setObjectName("adminMessage")
-        self.message.setWordWrap(True)
-        self.message.hide()
-        self._message_timer = QTimer(self)
-        self._message_timer.setSingleShot(True)
-        self._message_timer.timeout.connect(self._on_message_timer_timeout)
+        self.message = Banner("adminMessage")
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("adminTabs")
@@ -218,7 +213,7 @@ class AdminPane(QWidget):
         self.feedback_filter.currentIndexChanged.connect(self._on_feedback_filter_changed)
         self.feedback_refresh.clicked.connect(self._on_feedback_refresh_clicked)
         self.resolve_button.clicked.connect(self._on_resolve_button_clicked)
-        self.feedback_view.doubleClicked.connect(self._on_feedback_view_double_clicked)
+        self.feedback_view.activated.connect(self._on_feedback_view_activated)
         self.feedback_view.selectionModel().selectionChanged.connect(
             self._on_feedback_selection_changed
         )
@@ -273,7 +268,7 @@ class AdminPane(QWidget):
         self.active_button.clicked.connect(self._on_active_button_clicked)
         self.password_button.clicked.connect(self._on_password_button_clicked)
         self.users_refresh.clicked.connect(self._on_users_refresh_clicked)
-        self.users_view.doubleClicked.connect(self._on_users_view_double_clicked)
+        self.users_view.activated.connect(self._on_users_view_activated)
         self.users_view.selectionModel().selectionChanged.connect(self._on_users_selection_changed)
         self._update_user_buttons()
         return page
@@ -396,36 +391,24 @@ class AdminPane(QWidget):
         await asyncio.gather(self.load_feedback(), self.load_users(), self.load_calendar())
 
     def stop(self) -> None:
-        self._message_timer.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self.message.stop()
+        cancel_owned(self)
 
     # -- messages ----------------------------------------------------------------------------
 
     def show_message(self, text: str, *, error: bool = False) -> None:
-        colour = "#b3261e" if error else "#1b5e20"
-        background = "#fde0dc" if error else "#e8f5e9"
-        self.message.setStyleSheet(
-            f"color: {colour}; background: {background}; padding: 6px 10px; border-radius: 4px;"
-        )
-        self.message.setText(text)
-        self.message.show()
-        self._message_timer.start(MESSAGE_SECONDS * 1000)
+        self.message.say(text, error=error)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = spawn(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return spawn(coro, owner=self)
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One call to the server on the network worker; a failure is shown and None
         returned (the caller leaves its widgets as they were)."""
-        try:
-            return await self.workers.on_net(partial(fn, *args, **kwargs))
-        except SyncError as exc:
-            self.show_message(exc.message, error=True)
-            return None
+        outcome: Outcome[Any] = await self.ops.run(
+            Op(net=partial(fn, *args, **kwargs), report=lambda t: self.show_message(t, error=True))
+        )
+        return outcome.value if outcome.ok else None
 
     # -- feedback -----------------------------------------------------------------------------
 
@@ -720,30 +703,37 @@ class AdminPane(QWidget):
 
     # -- slots ---------------------------------------------------------------------------------
 
+    def take_focus(self) -> None:
+        """The keyboard goes to the current tab's list (Enter or a double click opens
+        the selected row: 处理 a report, 编辑 a user)."""
+        lists: dict[int, QWidget] = {
+            self.TAB_FEEDBACK: self.feedback_view,
+            self.TAB_USERS: self.users_view,
+            self.TAB_CALENDAR: self.month_grid,
+        }
+        focus_into(lists.get(self.tabs.currentIndex()) or self.tabs.currentWidget())
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._loaded:
             self._loaded = True
             self._spawn(self.reload())
 
-    def _on_message_timer_timeout(self) -> None:
-        self.message.hide()
-
     def _on_feedback_filter_changed(self, _index: int) -> None:
         self._spawn(self.load_feedback())
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_feedback_refresh_clicked(self) -> None:
         await self.load_feedback()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_resolve_button_clicked(self) -> None:
         item = self._selected_feedback()
         if item is not None:
             await self.resolve(item)
 
-    @asyncSlot(QModelIndex)
-    async def _on_feedback_view_double_clicked(self, index: QModelIndex) -> None:
+    @owned_slot(QModelIndex)
+    async def _on_feedback_view_activated(self, index: QModelIndex) -> None:
         item = self.feedback_model.item_at(index.row())
         if item is not None:
             await self.resolve(item)
@@ -766,11 +756,11 @@ class AdminPane(QWidget):
             )
         self.feedback_detail.setText("<br>".join(lines))
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_users_refresh_clicked(self) -> None:
         await self.load_users()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_new_user_button_clicked(self) -> None:
         self.new_user_button.setEnabled(False)
         try:
@@ -778,25 +768,25 @@ class AdminPane(QWidget):
         finally:
             _enable(self.new_user_button)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_edit_user_button_clicked(self) -> None:
         user = self._selected_user()
         if user is not None:
             await self.edit_user(user)
 
-    @asyncSlot(QModelIndex)
-    async def _on_users_view_double_clicked(self, index: QModelIndex) -> None:
+    @owned_slot(QModelIndex)
+    async def _on_users_view_activated(self, index: QModelIndex) -> None:
         user = self.user_model.user_at(index.row())
         if user is not None:
             await self.edit_user(user)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_active_button_clicked(self) -> None:
         user = self._selected_user()
         if user is not None:
             await self.toggle_active(user)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_password_button_clicked(self) -> None:
         user = self._selected_user()
         if user is not None:
@@ -805,7 +795,7 @@ class AdminPane(QWidget):
     def _on_users_selection_changed(self, *_args: Any) -> None:
         self._update_user_buttons()
 
-    @asyncSlot(int)
+    @owned_slot(int)
     async def _on_year_spin_changed(self, year: int) -> None:
         if self.calendar_changed:
             keep = await ask_yes_no(
@@ -845,7 +835,7 @@ class AdminPane(QWidget):
         self.calendar_source = text.strip()
         self._show_calendar()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_save_calendar_button_clicked(self) -> None:
         await self.save_calendar()
 

@@ -28,13 +28,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.audit import AuditRow
 from sync.client import ApiClient
 from sync.errors import SyncError
 from ui.asking import ask_save_file
 from ui.models.audit import AuditTableModel
+from ui.operations import EXPECTED, Op, Operations, Outcome
+from ui.tasks import owned_slot
 from ui.worker import Workers
 
 PAGE_SIZE = 100
@@ -70,10 +71,12 @@ class AdminAuditPane(QWidget):
         parent: QWidget | None = None,
         *,
         page_size: int = PAGE_SIZE,
+        ops: Operations | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("adminAuditPane")
         self.workers = workers
+        self.ops = ops if ops is not None else Operations(workers, parent=self)
         self.api = api
         self.page_size = page_size
         self.offset = 0
@@ -198,12 +201,18 @@ class AdminAuditPane(QWidget):
         params.update(limit=self.page_size, offset=max(0, offset))
         self._set_busy(True)
         try:
-            page = await self.workers.on_net(self._fetch, params)
-        except SyncError as exc:
-            self._show_error(self.tr("无法读取审计日志：{0}").format(exc.message))
-            return
+            outcome: Outcome[Any] = await self.ops.run(
+                Op(
+                    net=lambda: self._fetch(params),
+                    report=self._show_error,
+                    prefix=self.tr("无法读取审计日志："),
+                )
+            )
         finally:
             self._set_busy(False)
+        if not outcome.ok or outcome.value is None:
+            return
+        page = outcome.value
         self.error.hide()
         self.offset = int(page.get("offset", 0))
         self.total = int(page.get("total", 0))
@@ -227,18 +236,19 @@ class AdminAuditPane(QWidget):
             return None
         self._set_busy(True)
         try:
-            data = await self.workers.on_net(
-                lambda: self.api.download("/admin/audit", **params, format="csv")
+            outcome: Outcome[Any] = await self.ops.run(
+                Op(
+                    net=lambda: self.api.download("/admin/audit", **params, format="csv"),
+                    db=path.write_bytes,
+                    report=self._show_error,
+                    prefix=self.tr("导出失败："),
+                    expected=(*EXPECTED, OSError),
+                )
             )
-            await self.workers.on_db(path.write_bytes, data)
-        except SyncError as exc:
-            self._show_error(self.tr("导出失败：{0}").format(exc.message))
-            return None
-        except OSError as exc:
-            self._show_error(self.tr("导出失败：{0}").format(exc.strerror or exc))
-            return None
         finally:
             self._set_busy(False)
+        if not outcome.ok:
+            return None
         self.error.hide()
         self.status.setText(self.tr("已导出到 {0}").format(path))
         self.exported.emit(str(path))
@@ -271,19 +281,19 @@ class AdminAuditPane(QWidget):
 
     # -- slots ----------------------------------------------------------------------------
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_search_clicked(self) -> None:
         await self.load(0)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_prev_clicked(self) -> None:
         await self.load(max(0, self.offset - self.page_size))
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_next_clicked(self) -> None:
         await self.load(self.offset + self.page_size)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_export_clicked(self) -> None:
         await self.export()
 

@@ -9,6 +9,7 @@ be copied to the other system.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -26,12 +27,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from sync.client import ApiClient
 from sync.errors import SyncError
 from ui.asking import ask_yes_no
 from ui.models.integrations import ApiKeyTableModel, RowRole, WebhookTableModel
+from ui.operations import Op, Operations, Outcome
+from ui.tasks import owned_slot
 from ui.worker import Workers
 
 
@@ -59,10 +61,18 @@ class AdminIntegrationsPane(QWidget):
     key_created = Signal(str)
     """The id of a key just made."""
 
-    def __init__(self, workers: Workers, api: ApiClient, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        workers: Workers,
+        api: ApiClient,
+        parent: QWidget | None = None,
+        *,
+        ops: Operations | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("adminIntegrationsPane")
         self.workers = workers
+        self.ops = ops if ops is not None else Operations(workers, parent=self)
         self.api = api
         self._shown_once = False
 
@@ -140,11 +150,10 @@ class AdminIntegrationsPane(QWidget):
     # -- work -----------------------------------------------------------------------------
 
     async def load(self) -> None:
-        try:
-            keys, hooks = await self.workers.on_net(self._fetch)
-        except SyncError as exc:
-            self._show_error(self.tr("无法读取对接系统：{0}").format(exc.message))
+        fetched = await self._call(self._fetch, self.tr("无法读取对接系统："))
+        if fetched is None:
             return
+        keys, hooks = fetched
         self.error.hide()
         self.keys.set_rows(keys)
         self.webhooks.set_rows(hooks.get("rows", []))
@@ -163,7 +172,7 @@ class AdminIntegrationsPane(QWidget):
             raise SyncError("服务器返回的数据格式不对")
         return keys, hooks
 
-    async def create(self) -> None:
+    async def create_key(self) -> None:
         teams = [t.strip() for t in self.teams_edit.text().replace("，", ",").split(",")]
         body = {
             "name": self.name_edit.text().strip(),
@@ -173,14 +182,13 @@ class AdminIntegrationsPane(QWidget):
         if not body["name"] or not body["team_ids"]:
             self._show_error(self.tr("请填写名称和至少一个班组编号"))
             return
-        self.create_button.setEnabled(False)
-        try:
-            made = await self.workers.on_net(self.api.post, "/admin/api-keys", body)
-        except SyncError as exc:
-            self._show_error(self.tr("未能新建密钥：{0}").format(exc.message))
+        made = await self._call(
+            lambda: self.api.post("/admin/api-keys", body),
+            self.tr("未能新建密钥："),
+            trigger=self.create_button,
+        )
+        if made is None:
             return
-        finally:
-            self.create_button.setEnabled(True)
         self.secret_view.setPlainText(
             self.tr(
                 "集成密钥：{0}\n回调签名密钥：{1}\n以上两项只显示这一次，请立即交给对接系统妥善保存。"
@@ -215,25 +223,43 @@ class AdminIntegrationsPane(QWidget):
         )
         if not sure:
             return
-        try:
-            await self.workers.on_net(self.api.delete, f"/admin/api-keys/{row['id']}")
-        except SyncError as exc:
-            self._show_error(self.tr("未能吊销：{0}").format(exc.message))
-            return
-        await self.load()
+        outcome: Outcome[Any] = await self.ops.run(
+            Op(
+                net=lambda: self.api.delete(f"/admin/api-keys/{row['id']}"),
+                report=self._show_error,
+                prefix=self.tr("未能吊销："),
+                trigger=self.revoke_button,
+            )
+        )
+        if outcome.ok:
+            await self.load()
 
     async def retry(self) -> None:
         row = self._selected(self.webhooks_table)
         if row is None:
             self._show_error(self.tr("请先选择一条回调"))
             return
-        try:
-            await self.workers.on_net(self.api.post, f"/admin/webhooks/{row['id']}/retry")
-        except SyncError as exc:
-            self._show_error(self.tr("未能重试：{0}").format(exc.message))
+        outcome: Outcome[Any] = await self.ops.run(
+            Op(
+                net=lambda: self.api.post(f"/admin/webhooks/{row['id']}/retry"),
+                report=self._show_error,
+                prefix=self.tr("未能重试："),
+                trigger=self.retry_button,
+            )
+        )
+        if not outcome.ok:
             return
         self.webhook_status.setText(self.tr("已安排立即重试"))
         await self.load()
+
+    async def _call(
+        self, net: Callable[[], Any], prefix: str, *, trigger: QWidget | None = None
+    ) -> Any:
+        """One call to the server as an op; its value, or None once the failure is shown."""
+        outcome: Outcome[Any] = await self.ops.run(
+            Op(net=net, report=self._show_error, prefix=prefix, trigger=trigger)
+        )
+        return outcome.value if outcome.ok else None
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)
@@ -241,19 +267,19 @@ class AdminIntegrationsPane(QWidget):
 
     # -- slots ----------------------------------------------------------------------------
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_create_clicked(self) -> None:
-        await self.create()
+        await self.create_key()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_revoke_clicked(self) -> None:
         await self.revoke()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_retry_clicked(self) -> None:
         await self.retry()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_refresh_clicked(self) -> None:
         await self.load()
 

@@ -52,7 +52,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from core.board import Board, BoardSession, spread_plan, unaccepted_reassignments
 from core.calendar import WorkCalendar
@@ -66,6 +65,7 @@ from core.rectifications import Rectification
 from core.settings import ClientSettings
 from sync.account import Account
 from sync.errors import BadResponse, Forbidden, SyncError
+from ui.banner import Banner
 from ui.dialogs.session_dialogs import Choice, ReassignDialog
 from ui.dialogs.team_dialogs import (
     SPREAD,
@@ -78,7 +78,7 @@ from ui.folders import FIGURES_EXPORT, remember_folder, start_folder
 from ui.models.team_board import AgentBoardModel, BoardSessionModel
 from ui.models.team_figures import FiguresTableModel, RectificationModel
 from ui.operations import Op, Operations
-from ui.tasks import spawn
+from ui.tasks import cancel_owned, owned_slot, spawn
 from ui.team_charts import FiguresCharts
 from ui.worker import Workers
 
@@ -104,7 +104,6 @@ they name the team). Walkthrough saves and share-link changes announced only to 
 agent reach the board with the next sync round (``on_data_changed``)."""
 
 REFRESH_SECONDS = 20
-MESSAGE_SECONDS = 12
 
 
 @dataclass(frozen=True)
@@ -188,7 +187,6 @@ class TeamBoardPane(QWidget):
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
         self._stale = True
-        self._tasks: set[asyncio.Task[Any]] = set()
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_board_page(), self.tr("看板"))
@@ -217,9 +215,6 @@ class TeamBoardPane(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(250)
         self._debounce.timeout.connect(self._on_debounce_timeout)
-        self._message_timer = QTimer(self)
-        self._message_timer.setSingleShot(True)
-        self._message_timer.timeout.connect(self._on_message_timer_timeout)
 
     def take_focus(self) -> None:
         """The page came to the front: the agents (看板), the figures (统计), or the list
@@ -268,10 +263,7 @@ class TeamBoardPane(QWidget):
             " border-radius: 4px;"
         )
         self.alert.hide()
-        self.message = QLabel()
-        self.message.setObjectName("boardMessage")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = Banner("boardMessage")
 
         self.agent_model = AgentBoardModel(self)
         self.agents_view = _table(QTableView())
@@ -464,10 +456,7 @@ class TeamBoardPane(QWidget):
         controls.addWidget(self.rect_summary, 1)
         controls.addWidget(self.show_closed)
         controls.addWidget(self.handle_button)
-        self.rect_message = QLabel()
-        self.rect_message.setObjectName("rectificationMessage")
-        self.rect_message.setWordWrap(True)
-        self.rect_message.hide()
+        self.rect_message = Banner("rectificationMessage")
         self.rect_model = RectificationModel(self)
         self.rect_view = _table(QTableView())
         self.rect_view.setObjectName("rectificationsView")
@@ -542,10 +531,7 @@ class TeamBoardPane(QWidget):
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Background work of this pane; :meth:`stop` cancels what is still running."""
-        task = spawn(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return spawn(coro, owner=self)
 
     async def _load_board(self) -> None:
         problem = ""
@@ -704,14 +690,8 @@ class TeamBoardPane(QWidget):
     # -- messages -----------------------------------------------------------------------------
 
     def show_message(self, text: str, *, error: bool = False) -> None:
-        colour = "#b3261e" if error else "#1b5e20"
-        background = "#fde0dc" if error else "#e8f5e9"
-        style = f"color: {colour}; background: {background}; padding: 6px 10px; border-radius: 4px;"
-        for label in (self.message, self.rect_message):
-            label.setStyleSheet(style)
-            label.setText(text)
-            label.show()
-        self._message_timer.start(MESSAGE_SECONDS * 1000)
+        for banner in (self.message, self.rect_message):
+            banner.say(text, error=error)
 
     def _check_return_timers(self) -> None:
         """The return timer: reassignments the new assignee has not accepted in time."""
@@ -839,7 +819,7 @@ class TeamBoardPane(QWidget):
         )
         return outcome.value.mutation_id if outcome.ok and outcome.value else None
 
-    @asyncSlot(str, object, int)
+    @owned_slot(str, object, int)
     async def _on_agent_model_session_dropped(
         self, session_id: str, expected: int | None, agent_id: int
     ) -> None:
@@ -858,7 +838,7 @@ class TeamBoardPane(QWidget):
             return
         await self.reassign(session_id, expected, agent_id, reason)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_reassign_button_clicked(self) -> None:
         session = self._selected_session()
         if session is None:
@@ -879,7 +859,7 @@ class TeamBoardPane(QWidget):
             trigger=self.reassign_button,
         )
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_move_all_button_clicked(self) -> None:
         agent_id = self.selected_agent_id()
         board = self.board
@@ -983,13 +963,13 @@ class TeamBoardPane(QWidget):
         self.figures_rect.setText(text)
         self.figures_rect.show()
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_compute_button_clicked(self) -> None:
         period = str(self.period_combo.currentData())
         day = self.date_edit.date().toPython()
         await self.load_figures(period, day)  # type: ignore[arg-type]
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_export_button_clicked(self) -> None:
         figures = self.figures
         if figures is None:
@@ -1092,13 +1072,13 @@ class TeamBoardPane(QWidget):
     def _show_error(self, text: str) -> None:
         self.show_message(text, error=True)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_handle_button_clicked(self) -> None:
         rectification = self._selected_rectification()
         if rectification is not None:
             await self.handle_rectification(rectification)
 
-    @asyncSlot(QModelIndex)
+    @owned_slot(QModelIndex)
     async def _on_rect_view_double_clicked(self, index: QModelIndex) -> None:
         rectification = self.rect_model.rectification_at(index.row())
         if rectification is not None:
@@ -1108,7 +1088,7 @@ class TeamBoardPane(QWidget):
         selected = self._selected_rectification()
         self.handle_button.setEnabled(selected is not None and not selected.is_closed)
 
-    @asyncSlot(bool)
+    @owned_slot(bool)
     async def _on_show_closed_toggled(self, _checked: bool) -> None:
         await self.load_rectifications()
 
@@ -1124,7 +1104,7 @@ class TeamBoardPane(QWidget):
     def _on_session_selection_changed(self, *_args: Any) -> None:
         self.reassign_button.setEnabled(self._selected_session() is not None)
 
-    @asyncSlot()
+    @owned_slot()
     async def _on_refresh_button_clicked(self) -> None:
         await self.refresh_board()
 
@@ -1144,10 +1124,6 @@ class TeamBoardPane(QWidget):
     def _on_debounce_timeout(self) -> None:
         self._spawn(self.refresh_board())
 
-    def _on_message_timer_timeout(self) -> None:
-        self.message.hide()
-        self.rect_message.hide()
-
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._stale:
@@ -1155,7 +1131,8 @@ class TeamBoardPane(QWidget):
 
     def stop(self) -> None:
         """The window closes: no more timers, and background work is cancelled."""
-        for timer in (self._tick, self._refresh_timer, self._debounce, self._message_timer):
+        for timer in (self._tick, self._refresh_timer, self._debounce):
             timer.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        for banner in (self.message, self.rect_message):
+            banner.stop()
+        cancel_owned(self)
