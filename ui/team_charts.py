@@ -154,6 +154,9 @@ class FiguresCharts(QWidget):
         layout.addWidget(self.by_channel, 0, 1)
         layout.addWidget(self.ratings, 1, 0)
         layout.addWidget(self.response, 1, 1)
+        for i in (0, 1):  # two equal columns, whatever each chart would ask for
+            layout.setColumnStretch(i, 1)
+            layout.setRowStretch(i, 1)
 
     def charts(self) -> list[BarChart]:
         return [self.by_service, self.by_channel, self.ratings, self.response]

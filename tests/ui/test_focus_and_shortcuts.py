@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -83,9 +84,11 @@ def lead_window(
 
     async def close() -> None:
         for window, account in opened:
-            window.close()
-            await window.sync.wait_idle()
-            await window.live.wait_stopped()
+            # pytest-qt may have closed and deleted the window already (``addWidget``).
+            if shiboken6.isValid(window):
+                window.close()
+                await window.sync.wait_idle()
+                await window.live.wait_stopped()
             account.close()
 
     qloop.run_until_complete(close())

@@ -30,7 +30,7 @@ def test_a_note_with_a_control_character_is_refused_before_it_is_queued(
         window = await windows.start(live_server.url, "agent")
         pane = window.sessions_pane
         s = sid("S010")
-        assert pane.select_session(s)
+        await wait_until(lambda: pane.select_session(s), 10, "S010 listed")
         await wait_until(pane.view.body.isVisible, 10, "the session shown")
         store = window.account.store
         before = store.outbox_size()
@@ -45,7 +45,7 @@ def test_a_note_with_a_control_character_is_refused_before_it_is_queued(
         # A closed session takes no new notes: the button and the shortcut are off.
         pane.view.note_edit.clear()
         closed = sid("S007")
-        assert pane.select_session(closed)
+        await wait_until(lambda: pane.select_session(closed), 10, "S007 listed")
         await wait_until(
             lambda: (
                 pane.view.detail is not None
@@ -59,7 +59,7 @@ def test_a_note_with_a_control_character_is_refused_before_it_is_queued(
         assert "已办结" in pane.view.note_edit.placeholderText()
         if SHOTS:
             window.grab().save(str(Path(SHOTS) / "note_closed.png"))
-        assert pane.select_session(s)
+        await wait_until(lambda: pane.select_session(s), 10, "S010 listed again")
         await wait_until(
             lambda: (
                 pane.view.detail is not None
