@@ -214,6 +214,46 @@ def test_a_note_id_or_evaluation_id_reused_with_other_content_is_refused(
     assert count(live_server, m.Rectification, session_id=s) == 0
 
 
+def test_a_constraint_other_than_the_mutation_ids_is_a_refusal_not_a_duplicate(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database itself refuses the write (a primary key taken, as by a racing copy
+    that got in after the handler looked): the action is rejected in words, the first
+    row is untouched, and only a repeat of the same mutation id is a duplicate."""
+    agent = login(live_server, "agent")
+    with live_server.db() as db:
+        entry_id = db.scalars(select(m.KnowledgeEntry.id).order_by(m.KnowledgeEntry.id)).first()
+    fid = str(uuid.uuid4())
+    first = {"feedback_id": fid, "entry_id": entry_id, "kind": "correction", "text": "第一份"}
+    assert agent.push([mutation("knowledge_feedback", "create", fid, first)])[0]["status"] == (
+        "applied"
+    )
+
+    def without_looking(db, user, mutation):  # type: ignore[no-untyped-def]
+        p = mutation.payload
+        db.add(
+            m.KnowledgeFeedback(
+                id=p.feedback_id,
+                entry_id=p.entry_id,
+                kind=p.kind,
+                text=p.text,
+                author_id=user.id,
+                created_at=datetime.now(),
+            )
+        )
+        db.flush()  # the primary key refuses it here, in the database
+
+    monkeypatch.setitem(HANDLERS, ("knowledge_feedback", "create"), without_looking)
+    second = mutation("knowledge_feedback", "create", fid, {**first, "text": "第二份"})
+    for _ in range(2):  # and the same action resent gets the same answer
+        [answer] = agent.push([second])
+        assert answer["status"] == "rejected", answer
+        assert "反馈编号已被使用" in answer["reason"]
+    with live_server.db() as db:
+        kept = db.get(m.KnowledgeFeedback, fid)
+        assert kept is not None and kept.text == "第一份"
+
+
 def test_notes_only_from_who_may_see_the_session_and_not_on_closed_ones(
     live_server: LiveServer,
 ) -> None:
