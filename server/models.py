@@ -457,6 +457,19 @@ class JoinAttempt(Base):
     __table_args__ = (Index("ix_join_attempts_ok_at", "ok", "at"),)
 
 
+class JoinHold(Base):
+    """An answer held for a slowed address while it waits: at most
+    ``share.MAX_HELD_PER_ADDRESS`` at once, whichever server process holds it (a slot
+    is a row; the primary key refuses a third). ``until`` frees a slot whose process
+    died while holding it."""
+
+    __tablename__ = "join_holds"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Rectification(Base):
     """差评整改: the follow-up a rating of 1-2 opens, with a deadline in working days."""
 

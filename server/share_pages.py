@@ -110,9 +110,6 @@ def _notice(
 
 
 RETYPE = ("/j", "重新输入共享码")
-MAX_HELD_PER_ADDRESS = 2
-"""Answers held at once for one slowed address (in this process); more are refused."""
-_held: dict[str, int] = {}
 
 
 def unusable_page(request: Request | None = None) -> HTMLResponse:
@@ -283,15 +280,14 @@ async def _guarded(request: Request, work: Callable[[], Response]) -> Response:
     if found.closed:
         return busy_page(found.retry_after, request)
     if found.hold_seconds > 0:
-        if _held.get(address, 0) >= MAX_HELD_PER_ADDRESS:
+        factory = request.app.state.db
+        slot = await run_in_threadpool(share.take_hold, factory, address, found.hold_seconds)
+        if slot is None:
             return limited_page(found.retry_after, request)
-        _held[address] = _held.get(address, 0) + 1
         try:
             await asyncio.sleep(found.hold_seconds)
         finally:
-            _held[address] -= 1
-            if _held[address] <= 0:
-                del _held[address]
+            await run_in_threadpool(share.release_hold, factory, address, slot)
     return await run_in_threadpool(work)
 
 

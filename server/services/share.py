@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from core.enums import SessionState
@@ -579,6 +580,42 @@ def join_gate(db: DbSession, address: str, now: datetime | None = None) -> Gate:
         return Gate(closed=False, hold_seconds=0.0)
     hold = min(HOLD_MAX_SECONDS, 2.0 ** (wrong - FREE_WRONG_CODES + 1))
     return Gate(closed=False, hold_seconds=hold, retry_after=int(hold) + 1)
+
+
+MAX_HELD_PER_ADDRESS = 2
+"""Answers held at once for one slowed address, across every server process; a guess
+beyond them is refused at once (429) instead of waiting."""
+
+
+def take_hold(
+    factory: Callable[[], DbSession], address: str, seconds: float, now: datetime | None = None
+) -> int | None:
+    """Claim one of the address's hold slots for ``seconds``; the slot, or None when
+    they are all taken. Each try is its own transaction: the primary key decides."""
+    now = now or datetime.now()
+    key = address[:64]
+    with factory() as db:
+        db.execute(delete(m.JoinHold).where(m.JoinHold.address == key, m.JoinHold.until < now))
+        db.commit()
+    for slot in range(MAX_HELD_PER_ADDRESS):
+        with factory() as db:
+            # A few seconds past the hold: a process that dies mid-hold frees it soon.
+            db.add(m.JoinHold(address=key, slot=slot, until=now + timedelta(seconds=seconds + 5)))
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+                continue
+            return slot
+    return None
+
+
+def release_hold(factory: Callable[[], DbSession], address: str, slot: int) -> None:
+    with factory() as db:
+        db.execute(
+            delete(m.JoinHold).where(m.JoinHold.address == address[:64], m.JoinHold.slot == slot)
+        )
+        db.commit()
 
 
 def note_attempt(db: DbSession, address: str, ok: bool, now: datetime | None = None) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import make_url, select, text
 
 from server import models as m
@@ -352,3 +353,45 @@ def test_workers_serve_and_add_up_their_metrics(pg_database: str, tmp_path: Path
     finally:
         server.stop()
     assert server.process.returncode == 0, server.log_path.read_text()
+
+
+def test_a_slowed_address_has_two_answers_held_across_both_processes(
+    two_servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """Past its free wrong codes an address gets at most two answers held at once, in
+    all: three parallel guesses on each process leave four refused at once (429)."""
+    first, second = two_servers
+    for n in range(5):  # share.FREE_WRONG_CODES, spread over both
+        server = (first, second)[n % 2]
+        assert requests.get(f"{server.url}/j/{200000000 + n}", timeout=10).status_code == 404
+    answers: list[int] = []
+
+    def guess(server: ServerProcess, n: int) -> None:
+        answers.append(requests.get(f"{server.url}/j/{300000000 + n}", timeout=60).status_code)
+
+    threads = [threading.Thread(target=guess, args=((first, second)[n % 2], n)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(answers) == 6
+    assert answers.count(429) >= 4, answers
+
+
+def test_wrong_passwords_spread_over_both_processes_block_the_name_on_both(
+    two_servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    first, second = two_servers
+
+    def login(server: ServerProcess, password: str) -> int:
+        answer = requests.post(
+            f"{server.url}/api/v1/auth/login",
+            json={"username": "lead", "password": password},
+            timeout=30,
+        )
+        return answer.status_code
+
+    for server in (first, second, first, second, first):
+        assert login(server, "nope-nope") == 401
+    assert login(second, "nope-nope") == 429
+    assert login(first, DEMO_PASSWORD) == 429
