@@ -16,6 +16,12 @@ answer held a little (the right code still gets in); past the hourly cap across 
 addresses no code is checked. "Opened" is marked only when a person's browser comes
 from our own code form (``Sec-Fetch-Site: same-origin``) or agrees: a link-preview bot
 fetching the SMS link marks nothing.
+
+Phones and tablets (:func:`device_of`, from the User-Agent) cannot share their screen
+from a browser (no ``getDisplayMedia``; jitsi-meet issue #14336). Their consent page says
+so and names the Jitsi Meet app; after consent they get a page with a button that opens
+the room in the app and a link into the web room (a video call only), where a computer
+is sent straight into the room. Both answers come from the same checked consent.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from core.enums import Channel
 from core.share_link import group_code
 from server import models as m
 from server.config import ServerSettings
@@ -48,6 +55,55 @@ COOKIE = "bangban_join"
 COOKIE_MAX_AGE = 4 * 3600
 MAX_FORM_BYTES = 4096
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
+TABLET = "tablet"
+"""The ``device`` value of the tablet link and form field (:func:`device_of`'s ``touch``)."""
+
+
+# -- the caller's device -------------------------------------------------------------------
+
+COMPUTER = "computer"
+ANDROID = "android"
+IOS = "ios"
+OTHER_PHONE = "phone"
+"""A phone or tablet that is neither Android nor Apple (HarmonyOS NEXT, KaiOS, …)."""
+
+STORES = {
+    ANDROID: "在应用商店搜索“Jitsi Meet”（安卓应用的包名是 org.jitsi.meet）",
+    IOS: "在 App Store 搜索“Jitsi Meet”",
+    OTHER_PHONE: "安卓设备在应用商店、苹果设备在 App Store 搜索“Jitsi Meet”",
+}
+"""Where the caller finds the Jitsi Meet app (its official ids)."""
+
+_HARMONY = re.compile(r"HarmonyOS|OpenHarmony")
+_APPLE_MOBILE = re.compile(r"iPhone|iPad|iPod")
+_MOBILE = re.compile(r"\bMobile\b")
+
+
+def device_of(user_agent: str, *, touch: bool = False) -> str:
+    """What a browser runs on, from its User-Agent: :data:`COMPUTER`, or a phone or
+    tablet (:data:`ANDROID`, :data:`IOS`, :data:`OTHER_PHONE`), whose browser cannot
+    share the screen.
+
+    HarmonyOS 2–4 says "Android" too and runs Android apps, so it counts as Android;
+    HarmonyOS NEXT does not. Some tablets cannot be seen: iPadOS Safari sends a Mac's
+    User-Agent ("Macintosh") by default, and Android's "desktop site" a Linux one.
+    ``touch`` says the person has told us that the device has a touch screen (the tablet
+    link on the join page, shown to coarse pointers only); then a "Macintosh" is an iPad
+    (Macs have no touch screen) and a Linux that is not ChromeOS is Android. Windows and
+    ChromeOS stay computers: their browsers can share the screen, touch or not.
+    """
+    ua = user_agent or ""
+    if "Android" in ua:
+        return ANDROID
+    if _APPLE_MOBILE.search(ua):
+        return IOS
+    if _HARMONY.search(ua) or _MOBILE.search(ua):
+        return OTHER_PHONE
+    if touch and "Macintosh" in ua:
+        return IOS
+    if touch and "Linux" in ua and "CrOS" not in ua:
+        return ANDROID
+    return COMPUTER
 
 
 # -- rendering (``server/pages.py``, templates ``resources/templates/join_*.html``) -------
@@ -301,6 +357,7 @@ def _show(raw_code: str, request: Request) -> Response:
     settings: ServerSettings = request.app.state.settings
     address, browser = _address(request), _browser(request)
     token = _form_token(request)
+    tablet = request.query_params.get("device") == TABLET
     # A person's browser coming from our own code form says so; a link-preview bot
     # fetching the SMS link does not, and must not mark the link opened.
     from_our_form = request.headers.get("sec-fetch-site") == "same-origin"
@@ -312,7 +369,7 @@ def _show(raw_code: str, request: Request) -> Response:
             request.app.state.events.notify()  # a lazy expiry may have been written
             return unusable_page(request)
         changed = from_our_form and share.mark_opened(db, link, address=address, browser=browser)
-        content = _link_content(db, link, token)
+        content = _link_content(db, link, token, browser, tablet=tablet)
         db.commit()
         if changed:
             request.app.state.events.notify()
@@ -328,7 +385,37 @@ def _show(raw_code: str, request: Request) -> Response:
     return response
 
 
-def _link_content(db: Any, link: m.ShareLink, token: str) -> dict[str, Any]:
+def _device_content(
+    session: m.Session | None, link: m.ShareLink, browser: str, *, tablet: bool
+) -> dict[str, Any]:
+    """What the consent page and the page after it say about the caller's device."""
+    device = device_of(browser, touch=tablet)
+    # Android tablets do not say "Mobile"; an iPad in desktop mode came by the tablet link.
+    is_tablet = tablet or "iPad" in browser or (device == ANDROID and "Mobile" not in browser)
+    word = "平板" if is_tablet else "手机"
+    has_chat = session is not None and session.channel == Channel.WEB_CHAT.value
+    return dict(
+        phone=device != COMPUTER,
+        platform=device,
+        tablet=tablet,
+        # Offered only where it can change the answer, and shown to touch screens only.
+        tablet_hint=device == COMPUTER and device_of(browser, touch=True) != COMPUTER,
+        jitsi=link.provider == providers.JITSI,
+        device_word=word,
+        store=STORES.get(device, STORES[OTHER_PHONE]),
+        fallback=(
+            f"把{word}屏幕的截图发到您和工作人员的在线咨询对话里，"
+            "或者在电话里向工作人员描述您看到的内容。"
+            if has_chat
+            else "在电话里向工作人员描述您看到的内容。"
+        ),
+        in_wechat="MicroMessenger" in browser,
+    )
+
+
+def _link_content(
+    db: Any, link: m.ShareLink, token: str, browser: str, *, tablet: bool
+) -> dict[str, Any]:
     helper = share.helper_of(db, link)
     session = db.get(m.Session, link.session_id)
     matter = db.get(m.MatterGuide, session.matter_code) if session and session.matter_code else None
@@ -350,6 +437,7 @@ def _link_content(db: Any, link: m.ShareLink, token: str) -> dict[str, Any]:
         token=token,
         seen=_seen_mark(token, link),
         button="再次进入共享房间" if again else "暗语一致，同意共享屏幕",
+        **_device_content(session, link, browser, tablet=tablet),
     )
 
 
@@ -360,10 +448,11 @@ async def consent(raw_code: str, request: Request) -> Response:
     form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
     sent = (form.get("token") or [""])[0]
     seen = (form.get("seen") or [""])[0]
-    return await _guarded(request, lambda: _consent(raw_code, request, sent, seen))
+    tablet = (form.get("device") or [""])[0] == TABLET
+    return await _guarded(request, lambda: _consent(raw_code, request, sent, seen, tablet))
 
 
-def _consent(raw_code: str, request: Request, sent_token: str, seen: str) -> Response:
+def _consent(raw_code: str, request: Request, sent_token: str, seen: str, tablet: bool) -> Response:
     settings: ServerSettings = request.app.state.settings
     address, browser = _address(request), _browser(request)
     cookie = request.cookies.get(COOKIE) or ""
@@ -403,9 +492,39 @@ def _consent(raw_code: str, request: Request, sent_token: str, seen: str) -> Res
             db.commit()
             request.app.state.events.notify()
             return ended_page(request)
+        device = _device_content(db.get(m.Session, link.session_id), link, browser, tablet=tablet)
+        # A phone cannot share from the web room: it gets a page with the app first.
+        on_phone = _open_in_app_page(request, link, target, device) if device["phone"] else None
         db.commit()
     request.app.state.events.notify()
+    if on_phone is not None:
+        return on_phone
     response = RedirectResponse(target, status_code=303)
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _open_in_app_page(
+    request: Request, link: m.ShareLink, target: str, device: dict[str, Any]
+) -> HTMLResponse:
+    """After consent on a phone: the room in the Jitsi Meet app (which can share the
+    screen) first, the web room (a video call only) second. Both carry the same room and
+    token as the redirect a computer gets; the page is not cached and hands on no
+    referrer (``render_page``)."""
+    app_link = ""
+    if device["jitsi"]:
+        try:
+            app_link = providers.jitsi_app_link(target, android=device["platform"] == ANDROID)
+        except ValueError:
+            log.error("join consent: the Jitsi room URL is not http(s); no app link")
+    return _page(
+        request,
+        "join_open.html",
+        "进入共享房间",
+        code_spoken=group_code(link.code),
+        expires_at=f"{link.expires_at:%H:%M}",
+        app_link=app_link,
+        web_url=target,
+        **device,
+    )

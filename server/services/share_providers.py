@@ -8,6 +8,10 @@ Two kinds (DESIGN.md §6):
   ``context.user``), so only people sent by this server can enter the room.
 * ``template``: any other service, reached through ``share_url_template`` with the
   placeholders ``{room}``, ``{code}`` and ``{name}``.
+
+Phone and tablet browsers cannot share their screen (no ``getDisplayMedia``; jitsi-meet
+issue #14336), so a caller on a phone is offered the Jitsi Meet app as well
+(:func:`jitsi_app_link`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ JITSI_AUDIENCE = "jitsi"
 """The ``aud`` claim; Jitsi's documented default (``asap_accepted_audiences``)."""
 CLOCK_SKEW = timedelta(minutes=1)
 """``nbf`` lies this far before the link's creation, for clocks that run a little behind."""
+JITSI_APP_SCHEME = "org.jitsi.meet"
+"""The URL scheme that Jitsi Meet's Android and iOS apps register."""
+JITSI_ANDROID_PACKAGE = "org.jitsi.meet"
+"""The official Android app (Google Play, F-Droid); on iOS it is "Jitsi Meet" in the App Store."""
 
 
 class ProviderNotConfigured(Exception):
@@ -132,3 +140,31 @@ def provider_origin(settings: ServerSettings, provider: str) -> str:
     if not parts.netloc or "{" in parts.netloc:
         return f"{parts.scheme}:"
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def jitsi_app_link(room_url: str, *, android: bool) -> str:
+    """The link that opens a Jitsi room URL in the Jitsi Meet app, with the same host,
+    room, query (the JWT) and fragment.
+
+    One way per platform, the ways Jitsi's own web page offers its app
+    (``react/features/deep-linking/functions.ts``):
+
+    * Android: an ``intent://…#Intent;scheme=org.jitsi.meet;package=org.jitsi.meet;end``
+      link. Custom schemes do not open apps in every Android browser, and naming the
+      package makes Chrome open the app store page when the app is missing, instead of
+      doing nothing. The room's own fragment may stay in front of ``#Intent;``: Android
+      (``Intent.parseUri``) splits the link at its last ``#``.
+    * iOS and any other phone: the ``org.jitsi.meet://`` scheme. Universal links are
+      registered only for meet.jit.si, not for a deployment of our own.
+
+    The app turns the scheme back into ``https://`` (its ``_fixURIStringScheme``), so a
+    deployment must be served over https for the app to reach it.
+    """
+    scheme, sep, rest = room_url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise ValueError("a Jitsi room URL starts with http:// or https://")
+    if android:
+        return (
+            f"intent://{rest}#Intent;scheme={JITSI_APP_SCHEME};package={JITSI_ANDROID_PACKAGE};end"
+        )
+    return f"{JITSI_APP_SCHEME}://{rest}"

@@ -1,7 +1,10 @@
 """The caller's join pages in a real headless Chromium (Debian's), on a phone-sized
 screen with JavaScript switched off: the core flow must work without it.
 
-Set ``BANGBAN_SHOTS=<dir>`` to keep a screenshot of each page.
+A phone's browser cannot share its screen, so after consent a phone gets a page with the
+room in the Jitsi Meet app and in the browser; the phone flow with Jitsi leaves its
+screenshot in ``/tmp/join_phone.png``. Set ``BANGBAN_SHOTS=<dir>`` to keep a screenshot
+of each page.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 from sqlalchemy import select
 
@@ -32,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SECRET = "a-test-secret-of-enough-length-for-hs256"
 PHONE_UA = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
@@ -44,13 +50,18 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def pw() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(pw: Any) -> Iterator[Any]:
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
@@ -71,6 +82,18 @@ def phone(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def iphone(pw: Any, browser: Any) -> Iterator[Any]:
+    """Playwright's iPhone 13 (its user agent, touch, mobile) at 390×844, JavaScript off."""
+    device = dict(pw.devices["iPhone 13"])
+    device.pop("default_browser_type", None)
+    device["viewport"] = {"width": 390, "height": 844}
+    context = browser.new_context(**device, locale="zh-CN", java_script_enabled=False)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
 def provider() -> Iterator[StandInProvider]:
     with StandInProvider() as stand_in:
         yield stand_in
@@ -80,6 +103,22 @@ def provider() -> Iterator[StandInProvider]:
 def server(server_db: str, provider: StandInProvider) -> Iterator[LiveServer]:
     live = start_live_server(
         server_db, share_provider="template", share_url_template=provider.template
+    )
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def jitsi_server(server_db: str, provider: StandInProvider) -> Iterator[LiveServer]:
+    """Jitsi with token authentication; the stand-in plays the deployment's room pages."""
+    live = start_live_server(
+        server_db,
+        share_provider="jitsi",
+        jitsi_base_url=f"{provider.url}/room",
+        jitsi_app_id="bangban-desk",
+        jitsi_app_secret=SECRET,
     )
     try:
         yield live
@@ -142,6 +181,14 @@ def test_type_the_code_check_the_helper_consent_and_arrive_in_the_room(
         assert db.get(m.ShareLink, link["id"]).state == "opened"
 
     button.click()
+    # A phone's browser cannot share the screen: the page says so before it goes on.
+    # This provider is not Jitsi, so there is no app to offer.
+    assert phone.locator("h1").inner_text() == "已同意，请进入房间"
+    assert "只能视频通话，不能共享屏幕" in body.inner_text()
+    assert phone.locator("#open-app").count() == 0
+    shot(phone, "join-open-browser-only")
+    assert provider.room_hits == []
+    phone.get_by_role("link", name=re.compile("在浏览器中打开")).click()
     phone.wait_for_url(re.compile(re.escape(provider.url) + r"/room/.*"))
     assert phone.locator("#room").inner_text() == "共享房间（测试替身）"
     assert len(provider.room_hits) == 1
@@ -251,3 +298,102 @@ def test_a_wrong_code_says_so_and_offers_to_type_again(
     assert "6 到 10 位数字" in phone.locator(".error").inner_text()
     shot(phone, "join-enter-error")
     assert provider.hits == []
+
+
+def test_a_phone_is_offered_the_jitsi_app_and_the_browser(
+    iphone: Any, jitsi_server: LiveServer, provider: StandInProvider
+) -> None:
+    """The whole phone flow with Jitsi: the consent page tells the truth, consent leads
+    to the app button and the browser link (same room, same token), and the browser link
+    arrives in the room."""
+    api = ApiClient(jitsi_server.url)
+    api.login("agent", DEMO_PASSWORD)
+    link = api.post(f"/sessions/{session_of(jitsi_server, 'agent')}/share")
+    api.close()
+
+    iphone.goto(link["join_url"])
+    body = iphone.locator("main")
+    facts = body.inner_text()
+    assert "手机或电脑屏幕" not in facts, "no promise the browser cannot keep"
+    assert "手机的浏览器只能进入视频通话，不能共享屏幕" in facts
+    assert "免费的 Jitsi Meet 应用（在 App Store 搜索“Jitsi Meet”）" in facts
+    assert "请点这里看平板怎样共享" not in facts
+    iphone.screenshot(path="/tmp/join_phone_consent.png", full_page=True)
+    iphone.get_by_role("button", name="暗语一致，同意共享屏幕").click()
+
+    assert iphone.locator("h1").inner_text() == "已同意，请进入房间"
+    app = iphone.get_by_role("link", name="在 Jitsi Meet 应用中打开")
+    web = iphone.get_by_role("link", name=re.compile("在浏览器中打开"))
+    app_href, web_href = app.get_attribute("href"), web.get_attribute("href")
+    assert web_href.startswith(f"{provider.url}/room/{link['room']}?jwt=")
+    assert app_href == "org.jitsi.meet://" + web_href.removeprefix("http://")
+    token = parse_qs(urlsplit(web_href).query)["jwt"][0]
+    assert (
+        jwt.decode(token, SECRET, algorithms=["HS256"], audience="jitsi")["room"] == (link["room"])
+    )
+    assert "只能视频通话，不能共享屏幕" in web.inner_text()
+    # The app first and primary (filled, full width); the browser second, lighter.
+    app_box, web_box = app.bounding_box(), web.bounding_box()
+    assert app_box["y"] < web_box["y"]
+    assert app_box["width"] > 300 and web_box["width"] > 300
+    assert web_box["height"] < 110, "the two-line link stays one compact button"
+    assert app.evaluate("a => getComputedStyle(a).backgroundColor") == "rgb(13, 71, 161)"
+    assert web.evaluate("a => getComputedStyle(a).backgroundColor") == "rgb(232, 240, 254)"
+    text = body.inner_text()
+    assert "在 App Store 搜索“Jitsi Meet”" in text
+    assert "在电话里向工作人员描述您看到的内容" in text
+    iphone.screenshot(path="/tmp/join_phone.png", full_page=True)
+    shot(iphone, "join-open-app")
+    with jitsi_server.db() as db:
+        assert db.get(m.ShareLink, link["id"]).state == "consented"
+    assert provider.room_hits == [], "nothing is opened before the caller chooses"
+
+    web.click()
+    iphone.wait_for_url(re.compile(re.escape(provider.url) + r"/room/.*"))
+    assert iphone.locator("#room").inner_text() == "共享房间（测试替身）"
+    hit = provider.room_hits[0]
+    assert hit.path == f"/room/{link['room']}" and hit.query["jwt"] == [token]
+    assert "Referer" not in hit.headers, "the join code never leaks as a referrer"
+
+
+IPAD_DESKTOP_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+)
+
+
+def test_an_ipad_that_says_macintosh_finds_the_tablet_page(
+    browser: Any, jitsi_server: LiveServer
+) -> None:
+    """iPadOS Safari sends a Mac's user agent: the server cannot tell, so the computer
+    page shows touch screens (CSS ``pointer: coarse``, no script) a link to the tablet
+    page; a Mac with a mouse does not see it."""
+    api = ApiClient(jitsi_server.url)
+    api.login("agent", DEMO_PASSWORD)
+    link = api.post(f"/sessions/{session_of(jitsi_server, 'agent')}/share")
+    api.close()
+    hint = "请点这里看平板怎样共享"
+    for touch in (False, True):
+        context = browser.new_context(
+            viewport={"width": 820, "height": 1180},
+            is_mobile=touch,
+            has_touch=touch,
+            user_agent=IPAD_DESKTOP_UA,
+            locale="zh-CN",
+            java_script_enabled=False,
+        )
+        page = context.new_page()
+        page.goto(link["join_url"])
+        assert "手机或电脑屏幕" in page.locator("main").inner_text()
+        assert page.get_by_role("link", name=hint).is_visible() is touch
+        if touch:
+            page.get_by_role("link", name=hint).click()
+            page.wait_for_url(re.compile(r".*\?device=tablet$"))
+            text = page.locator("main").inner_text()
+            assert "平板的浏览器只能进入视频通话，不能共享屏幕" in text
+            assert "手机或电脑屏幕" not in text
+            page.get_by_role("button", name="暗语一致，同意共享屏幕").click()
+            app = page.get_by_role("link", name="在 Jitsi Meet 应用中打开")
+            assert app.get_attribute("href").startswith("org.jitsi.meet://")
+            shot(page, "join-open-ipad")
+        context.close()

@@ -286,8 +286,12 @@ def test_consent_is_recorded_and_the_caller_is_sent_to_the_room(
 ) -> None:
     session_id = session_of(live_server, "agent")
     link = agent.post(f"/sessions/{session_id}/share")
-    phone = {"User-Agent": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0"}
-    page, answer = consent_over_http(link["join_url"], headers=phone)
+    # A computer is sent straight into the room; a phone gets the app first
+    # (tests/server/test_join_phone.py).
+    computer = {
+        "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0"
+    }
+    page, answer = consent_over_http(link["join_url"], headers=computer)
     assert page.status_code == 200
     for text in ("李晓雯", "JN-0107", "江宁市政务服务中心", *link["check_phrase"].split()):
         assert text in page.text
@@ -304,9 +308,9 @@ def test_consent_is_recorded_and_the_caller_is_sent_to_the_room(
     consent = timeline(live_server, session_id)[-1]
     assert consent.actor_name == "群众"
     assert consent.detail["address"] == "127.0.0.1"
-    assert "Android" in consent.detail["browser"]
+    assert "Windows NT 10.0" in consent.detail["browser"]
     assert "李晓雯" in consent.detail["agreed"]
-    assert "安卓" in consent.detail["summary"]
+    assert "Windows Chrome" in consent.detail["summary"]
     assert agent.get(f"/sessions/{session_id}/share")["state"] == "consented"
 
 
