@@ -98,6 +98,8 @@ class SessionFacts:
     timeline_kinds: frozenset[str] = frozenset()
     first_response_at: datetime | None = None
     """The first staff message of a chat session (``web_chat``), issue 13."""
+    suggestions_sent: int = 0
+    """How many suggested knowledge answers were sent in the conversation."""
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> SessionFacts:
@@ -138,6 +140,11 @@ class SessionFacts:
             callback_due_at=_dt(data.get("callback_due_at")),
             timeline_kinds=kinds,
             first_response_at=first_message,
+            suggestions_sent=sum(
+                1
+                for e in data.get("timeline") or []
+                if isinstance(e, Mapping) and e.get("kind") == "suggestion_sent"
+            ),
         )
 
 
@@ -494,6 +501,8 @@ class FigureSet:
     ratings: Ratings = field(default_factory=Ratings)
     open_rectifications: int = 0
     overdue_rectifications: int = 0
+    suggestions_sent: int = 0
+    """Suggested knowledge answers sent from beside a conversation (issue 13)."""
 
     @property
     def one_contact_rate(self) -> float | None:
@@ -523,6 +532,7 @@ class FigureSet:
             "ratings": {str(k): v for k, v in self.ratings.counts.items()},
             "open_rectifications": self.open_rectifications,
             "overdue_rectifications": self.overdue_rectifications,
+            "suggestions_sent": self.suggestions_sent,
         }
 
     @classmethod
@@ -548,6 +558,7 @@ class FigureSet:
             ratings=Ratings(counts),
             open_rectifications=int(data.get("open_rectifications") or 0),
             overdue_rectifications=int(data.get("overdue_rectifications") or 0),
+            suggestions_sent=int(data.get("suggestions_sent") or 0),
         )
 
 
@@ -592,6 +603,7 @@ def figure_set(
         ratings=ratings(score for sid, score in scores.items() if sid in ids),
         open_rectifications=len(rectifications),
         overdue_rectifications=sum(1 for r in rectifications if r.overdue),
+        suggestions_sent=sum(s.suggestions_sent for s in sessions),
     )
 
 
@@ -779,6 +791,7 @@ def indicators() -> list[Indicator]:
         Indicator("satisfaction_rate", "满意率（满意及以上）", "rate"),
         Indicator("open_rect", "未结整改", "count"),
         Indicator("overdue_rect", "逾期整改", "count"),
+        Indicator("suggestions", "建议答案发送次数", "count"),
     ]
     return rows
 
@@ -808,6 +821,7 @@ def indicator_value(figures: FigureSet, key: str) -> float | int | None:
         "satisfaction_rate": figures.ratings.rate,
         "open_rect": figures.open_rectifications,
         "overdue_rect": figures.overdue_rectifications,
+        "suggestions": figures.suggestions_sent,
     }
     return values[key]
 

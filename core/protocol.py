@@ -496,6 +496,10 @@ class MessageCreate(Payload):
     session_id: str = spec(SESSION_ID, "")
     text: str = spec(Text("消息内容", max_len=MESSAGE_MAX_LEN), "")
     attachment_ids: tuple[str, ...] = spec(IdList("附件编号"), ())
+    knowledge_id: str | None = spec(Id("引用的知识条目"))
+    """The knowledge entry the message quotes (its answer with issuing unit and version)."""
+    suggested: bool = spec(Flag("采用建议答案"), False)
+    """Sent from the suggestions beside the conversation (counted in the figures)."""
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()

@@ -40,6 +40,7 @@ EVENT_LABELS: dict[str, str] = {
     "share_expired": "屏幕共享过期",
     "share_revoked": "撤销屏幕共享",
     "first_response": "首次回复群众",
+    "suggestion_sent": "发送建议答案",
     "callback_requested": "非工作时间留言，请求回电",
 }
 

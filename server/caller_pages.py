@@ -319,6 +319,8 @@ def _conversation_page(
         if session is None:
             return not_found(request)
         view = conv.caller_view(db, session)
+        if conv.mark_read(db, session, upto=view["last"], now=datetime.now()):
+            db.commit()
         guide = db.get(m.MatterGuide, session.matter_code) if session.matter_code else None
     page = f"/c/{token}"
     return render(

@@ -608,6 +608,10 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     attachment_ids: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)
+    """When the caller's page received it (staff messages only)."""
+    knowledge_id: Mapped[str | None] = mapped_column(String(64))
+    """The knowledge entry a staff message quoted, if any."""
 
 
 class Attachment(Base):

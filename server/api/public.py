@@ -212,7 +212,10 @@ async def messages(
         with request.app.state.db() as db:
             row = db.get(m.Session, session.id)
             assert row is not None
-            return conv.caller_view(db, row, after=after)
+            view = conv.caller_view(db, row, after=after)
+            if conv.mark_read(db, row, upto=view["last"], now=datetime.now()):
+                db.commit()
+            return view
 
     state = session.state
     while True:

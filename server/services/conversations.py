@@ -526,6 +526,31 @@ def caller_view(db: DbSession, session: m.Session, *, after: int = 0) -> dict[st
     }
 
 
+def mark_read(db: DbSession, session: m.Session, *, upto: int, now: datetime) -> int:
+    """Staff messages up to ``upto`` (their ``seq``) reached the caller's page: read.
+
+    Each becomes a changed record (the console shows 已读) and the assignee hears of it
+    live; returns how many were marked. The caller of this commits.
+    """
+    rows = list(
+        db.scalars(
+            select(m.Message).where(
+                m.Message.session_id == session.id,
+                m.Message.sender == "staff",
+                m.Message.seq <= upto,
+                m.Message.read_at.is_(None),
+            )
+        )
+    )
+    for row in rows:
+        row.read_at = now
+        record(db, K.MESSAGE, row.id, audience=audience_of(session), now=now)
+    if rows and session.assignee_id is not None:
+        payload = {**session_brief(session), "count": len(rows)}
+        publish(db, "message_read", payload, user_ids=[session.assignee_id])
+    return len(rows)
+
+
 # -- staff: message / create --------------------------------------------------------------
 
 
@@ -584,9 +609,27 @@ def create_message(db: DbSession, user: CurrentUser, mutation: Mutation) -> Appl
         author=author,
         attachment_ids=list(p.attachment_ids),
     )
+    entry = db.get(m.KnowledgeEntry, p.knowledge_id) if p.knowledge_id else None
+    message.knowledge_id = entry.id if entry is not None else None
+    touched = False
     if session.first_response_at is None:
         session.first_response_at = now
         add_event(db, session, "first_response", actor=author, at=now)
+        touched = True
+    if p.suggested and entry is not None:
+        # On the timeline, and so in the figures: how often a suggestion is taken.
+        add_event(
+            db,
+            session,
+            "suggestion_sent",
+            actor=author,
+            at=now,
+            knowledge_id=entry.id,
+            title=entry.title,
+            version=entry.version,
+        )
+        touched = True
+    if touched:
         log_session(db, session, now=now)
         return Applied(records=[(K.MESSAGE, message.id), (K.SESSION, session.id)])
     return Applied(records=[(K.MESSAGE, message.id)])
@@ -604,6 +647,8 @@ def message_wire(row: m.Message) -> dict[str, Any]:
         "text": row.text,
         "attachment_ids": list(row.attachment_ids or []),
         "created_at": row.created_at.isoformat(),
+        "read_at": row.read_at.isoformat() if row.read_at else None,
+        "knowledge_id": row.knowledge_id,
     }
 
 

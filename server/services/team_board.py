@@ -177,6 +177,7 @@ def figures(
     )
     ids = [s.id for s in rows]
     kinds: dict[str, set[str]] = {}
+    suggested: dict[str, int] = {}
     scores: dict[str, int] = {}
     if ids:
         for sid, kind in db.execute(
@@ -185,6 +186,8 @@ def figures(
             )
         ):
             kinds.setdefault(sid, set()).add(kind)
+            if kind == "suggestion_sent":
+                suggested[sid] = suggested.get(sid, 0) + 1
         # One rating per session; should there be more, the newest one counts.
         for sid, score in db.execute(
             select(m.Evaluation.session_id, m.Evaluation.score)
@@ -207,6 +210,7 @@ def figures(
             callback_due_at=s.callback_due_at,
             timeline_kinds=frozenset(kinds.get(s.id, ())),
             first_response_at=s.first_response_at,
+            suggestions_sent=suggested.get(s.id, 0),
         )
         for s in rows
     ]

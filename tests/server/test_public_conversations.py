@@ -228,6 +228,59 @@ def test_a_staff_message_reaches_the_callers_long_poll_and_the_callers_the_pull(
         assert "13912345678" not in str(c)
 
 
+def test_a_message_is_read_once_the_callers_page_receives_it_and_suggestions_count(
+    open_server: LiveServer,
+) -> None:
+    """``read_at`` is set when the caller's poll returns the staff message (the agent
+    hears of it live); a message quoting an entry keeps the entry; one sent from the
+    suggestions is a timeline event and counts in the team's figures."""
+    agent = login(open_server, "agent")
+    with open_server.db() as db:
+        entry = db.scalar(select(m.KnowledgeEntry).order_by(m.KnowledgeEntry.id).limit(1))
+        assert entry is not None
+        entry_id, entry_title = entry.id, entry.title
+    with requests.Session() as phone:
+        data = start(open_server, phone).json()
+        token = data["token"]
+        session_id = session_of_token(open_server, token).id
+        accept(open_server, agent, session_id)
+        api = f"{open_server.url}/api/v1/public/conversations/{token}/messages"
+        last = phone.get(api, timeout=10).json()["last"]
+        cursor = agent.events(0, wait=0)["last"]
+        message_id = f"msg-{uuid.uuid4().hex}"
+        payload = {
+            "message_id": message_id,
+            "session_id": session_id,
+            "text": entry_title,
+            "knowledge_id": entry_id,
+            "suggested": True,
+        }
+        assert push(agent, "message", "create", payload)["status"] == "applied"
+        records = {c["id"]: c for c in pull_all(agent) if c["kind"] == "message"}
+        assert records[message_id]["data"]["read_at"] is None
+        assert records[message_id]["data"]["knowledge_id"] == entry_id
+        # The caller's page polls and receives it: from then on it is read.
+        got = phone.get(api, params={"after": last}, timeout=10).json()
+        assert [x["id"] for x in got["messages"]] == [message_id]
+    records = {c["id"]: c for c in pull_all(agent) if c["kind"] == "message"}
+    assert records[message_id]["data"]["read_at"] is not None
+    kinds = [e["kind"] for e in agent.events(cursor, wait=0)["events"]]
+    assert "message_read" in kinds
+    with open_server.db() as db:
+        events = list(
+            db.scalars(
+                select(m.SessionEvent).where(
+                    m.SessionEvent.session_id == session_id,
+                    m.SessionEvent.kind == "suggestion_sent",
+                )
+            )
+        )
+        assert len(events) == 1
+    lead = login(open_server, "lead")
+    figures = lead.get("/team/figures", period="day")
+    assert figures["team"]["suggestions_sent"] == 1, figures["team"]
+
+
 def test_only_the_assignee_writes_and_a_closed_session_takes_no_messages(
     open_server: LiveServer,
 ) -> None:
