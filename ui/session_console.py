@@ -6,8 +6,11 @@ Every action is an :class:`ui.operations.Op` that runs
 effect and outbox row in one transaction); the window's operation helper hands its
 changes to every pane (this console's :meth:`SessionConsole.refresh` among them) and
 tells the sync controller, which pushes the outbox as soon as it can. Actions run
-one after another in the order they were asked for, so 办结 is queued before the
-好差评 that follows it.
+one after another in the order they were asked for.
+
+The caller's 好差评 is theirs alone (GB/T 39734): the console only asks the server
+for a rating link (:meth:`SessionConsole.rating_link`) that the agent reads out or
+sends; the rating arrives with sync like any record.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from core.entities import Agent, Session
 from core.localstore.changes import Changes
 from core.localstore.session_actions import (
     ActionResult,
-    EvaluationRequest,
     Me,
     NewSessionRequest,
     ReassignRequest,
@@ -94,6 +96,7 @@ class SessionConsole(QObject):
         pane.create_requested.connect(self._on_pane_create_requested)
         pane.note_requested.connect(self._on_pane_note_requested)
         pane.reveal_requested.connect(self._on_pane_reveal_requested)
+        pane.rating_link_requested.connect(self._on_pane_rating_link_requested)
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -197,9 +200,6 @@ class SessionConsole(QObject):
         elif isinstance(request, ReassignRequest):
             work = partial(self.actions.reassign, session_id, request)
             done = f"已改派给 {request.to_name}" if request.to_name else "已改派"
-        elif isinstance(request, EvaluationRequest):
-            work = partial(self.actions.evaluate, session_id, request)
-            done = "已记录好差评"
         else:
             self._on_action_failed("不支持的操作")
             return False
@@ -279,6 +279,37 @@ class SessionConsole(QObject):
             )
         )
 
+    async def rating_link(self, session_id: str) -> None:
+        """评价链接: asks the server (the assignee only; audited) for a link to the
+        caller's rating page, and has the pane show it. Offline, or when the server
+        refuses, the pane says why in words."""
+        api = self.account.api
+
+        def shown(answer: Any) -> None:
+            url = answer.get("url") if isinstance(answer, dict) else None
+            sms = answer.get("sms_text") if isinstance(answer, dict) else None
+            if not (
+                isinstance(url, str)
+                and url.startswith(("http://", "https://"))
+                and isinstance(sms, str)
+                and sms.strip()
+            ):
+                self.pane.rating_link_failed(
+                    self.tr("评价链接未生成：服务器返回的数据格式不对，请稍后按 Ctrl+E 重试")
+                )
+                return
+            self.pane.show_rating_link(session_id, url, sms)
+
+        await self.ops.run(
+            Op(
+                net=partial(api.post, f"/sessions/{session_id}/rating-link"),
+                success=shown,
+                report=lambda text: self.pane.rating_link_failed(
+                    self.tr("评价链接未生成：{0}（可稍后按 Ctrl+E 重试）").format(text)
+                ),
+            )
+        )
+
     # -- slots ----------------------------------------------------------------------------------
 
     @owned_slot(str)
@@ -301,3 +332,7 @@ class SessionConsole(QObject):
     @owned_slot(str, str)
     async def _on_pane_reveal_requested(self, session_id: str, reason: str) -> None:
         await self.reveal(session_id, reason)
+
+    @owned_slot(str)
+    async def _on_pane_rating_link_requested(self, session_id: str) -> None:
+        await self.rating_link(session_id)

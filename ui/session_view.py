@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -217,12 +218,20 @@ class SessionView(QWidget):
         nl.addWidget(self._heading(self.tr("内部备注")))
         nl.addWidget(self.notes, 1)
         nl.addLayout(note_row)
-        self.lower = QSplitter(Qt.Orientation.Vertical)
-        self.lower.addWidget(timeline_box)
-        self.lower.addWidget(notes_box)
-        self.lower.setStretchFactor(0, 1)
-        self.lower.setStretchFactor(1, 1)
-        self.lower.setChildrenCollapsible(False)
+        self.records_split = QSplitter(Qt.Orientation.Vertical)
+        self.records_split.addWidget(timeline_box)
+        self.records_split.addWidget(notes_box)
+        self.records_split.setStretchFactor(0, 1)
+        self.records_split.setStretchFactor(1, 1)
+        self.records_split.setChildrenCollapsible(False)
+        # A chat session's conversation goes in a tab before these (set_chat_panel).
+        self.lower_tabs = QTabWidget()
+        self.lower_tabs.setObjectName("sessionLowerTabs")
+        self.lower_tabs.setDocumentMode(True)
+        self.lower_tabs.addTab(self.records_split, self.tr("时间线与备注"))
+        self.chat_panel: QWidget | None = None
+        reply = QShortcut(QKeySequence("Ctrl+J"), self)
+        reply.activated.connect(self.focus_chat)
 
         self.body = QWidget()
         body = QVBoxLayout(self.body)
@@ -237,7 +246,7 @@ class SessionView(QWidget):
         body.addWidget(line)
         body.addLayout(facts)
         body.addWidget(self.action_bar)
-        body.addWidget(self.lower, 1)
+        body.addWidget(self.lower_tabs, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 0, 8, 0)
@@ -294,6 +303,37 @@ class SessionView(QWidget):
             button.setStyleSheet(link)
             # Shown only where it applies (a number to reveal, a matter with a guide).
             action.changed.connect(lambda b=button, a=action: b.setVisible(a.isEnabled()))
+
+    def set_chat_panel(self, panel: QWidget) -> None:
+        """The conversation of chat sessions, as the first tab (shown for those only)."""
+        self.chat_panel = panel
+        self.lower_tabs.insertTab(0, panel, self.tr("对话"))
+        self.lower_tabs.setTabVisible(0, False)
+
+    def show_chat(self, visible: bool) -> None:
+        """Show the conversation tab (and bring it forward) or hide it."""
+        if self.chat_panel is None:
+            return
+        index = self.lower_tabs.indexOf(self.chat_panel)
+        was = self.lower_tabs.isTabVisible(index)
+        self.lower_tabs.setTabVisible(index, visible)
+        if visible and not was:
+            self.lower_tabs.setCurrentIndex(index)
+        elif not visible:
+            self.lower_tabs.setCurrentWidget(self.records_split)
+
+    def focus_chat(self) -> None:
+        if self.chat_panel is not None and self.lower_tabs.isTabVisible(
+            self.lower_tabs.indexOf(self.chat_panel)
+        ):
+            self.lower_tabs.setCurrentWidget(self.chat_panel)
+            compose = getattr(self.chat_panel, "compose", None)
+            if isinstance(compose, QWidget):
+                compose.setFocus()
+
+    def focus_note(self) -> None:
+        self.lower_tabs.setCurrentWidget(self.records_split)
+        self.note_edit.setFocus()
 
     def set_mask_action(self, mask: QAction) -> None:
         """隐藏号码 beside the revealed numbers (shown only while they are revealed)."""

@@ -15,14 +15,12 @@ the caller's consent shows within seconds even before the event stream delivers 
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-import segno
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
@@ -55,6 +53,7 @@ from core.share_link import (
 from sync.client import ApiClient
 from sync.errors import SyncError
 from ui.operations import Op, Operations, Outcome, failure_text
+from ui.qr import qr_pixmap
 from ui.tasks import owned_slot, spawn
 from ui.worker import Workers
 
@@ -62,12 +61,8 @@ log = logging.getLogger(__name__)
 
 KIND = "share_link"
 POLL_MS = 3000
-QR_SCALE = 4
-"""Pixels per module: a join URL's code (33 modules and the border) is 148 px, easy to
-scan from a screen and narrow enough to sit beside the link's state in the tools area."""
 CODE_STYLE = "font-size: 36px; font-weight: 700; letter-spacing: 2px; "
 PHRASE_STYLE = "font-size: 22px; font-weight: 600; "
-QR_BORDER = 2
 
 STATE_COLOURS = {
     LIVE: "#1565c0",
@@ -77,15 +72,6 @@ STATE_COLOURS = {
     REVOKED: "#757575",
 }
 _RANK = {LIVE: 0, OPENED: 1, CONSENTED: 2, EXPIRED: 3, REVOKED: 3}
-
-
-def qr_pixmap(text: str, scale: int = QR_SCALE, border: int = QR_BORDER) -> QPixmap:
-    """A QR code of ``text`` (error correction M) as a pixmap, ``scale`` px per module."""
-    buffer = io.BytesIO()
-    segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=scale, border=border)
-    pixmap = QPixmap()
-    pixmap.loadFromData(buffer.getvalue(), "PNG")
-    return pixmap
 
 
 def _fresher(a: ShareLinkInfo | None, b: ShareLinkInfo | None) -> ShareLinkInfo | None:
@@ -223,7 +209,7 @@ class SharePanel(QWidget):
             button.setMinimumHeight(30)
         buttons.addWidget(self.copy_link_button, 0, 0)
         buttons.addWidget(self.copy_sms_button, 0, 1)
-        buttons.addWidget(self.open_room_button, 1, 0)
+        buttons.addWidget(self.open_room_button, 1, 0, 1, 2)
         # Apart from the others (its own corner), so that it is not pressed by mistake.
         buttons.addWidget(self.revoke_button, 1, 2, Qt.AlignmentFlag.AlignRight)
         buttons.setColumnStretch(2, 1)
@@ -511,6 +497,8 @@ class SharePanel(QWidget):
         if session_id != self._session_id:
             return
         try:
+            if not isinstance(data, dict):
+                raise ValueError("not a record")
             info = ShareLinkInfo.from_wire(data)
         except ValueError:
             self._show_message(self.tr("服务器返回的共享链接格式不对"), error=True)

@@ -23,13 +23,12 @@ from sqlalchemy.orm import Session as DbSession
 
 from core.calendar import Deadline, WorkCalendar, YearSchedule, escalation_deadline
 from core.entities import Evaluation, Session
-from core.enums import EVALUATION_LABELS, Role, SessionState
+from core.enums import Role, SessionState
 from core.localstore import models as lm
 from core.localstore.changes import Changes
 from core.localstore.store import LocalStore, enqueue_payload
 from core.masking import mask_caller_numbers
 from core.protocol import (
-    EvaluationCreate,
     Payload,
     ProtocolError,
     SessionCreate,
@@ -143,14 +142,6 @@ class NewSessionRequest:
             "caller_id_number": self.caller_id_number,
             "ticket_number": self.ticket_number,
         }
-
-
-@dataclass(frozen=True)
-class EvaluationRequest:
-    """好差评 as told by the caller: 5 非常满意 … 1 非常不满意."""
-
-    score: int
-    comment: str = ""
 
 
 @dataclass
@@ -482,53 +473,6 @@ class SessionActions:
                 ),
             )
         return self._result(session_id, mutation_id)
-
-    def evaluate(self, session_id: str, request: EvaluationRequest) -> ActionResult:
-        if request.score not in EVALUATION_LABELS:
-            raise ActionError("请选择评价等级")
-        comment = request.comment.strip()
-        if len(comment) > 1000:
-            raise ActionError("评价内容过长（最多 1000 字）")
-        evaluation_id = str(uuid.uuid4())
-        now = _now()
-        with self.store.begin() as db:
-            _row, session = self._load(db, session_id)
-            if session.assignee_id != self.me.id:
-                raise ActionError("只有该会话的承办人可以记录评价")
-            if session.state_enum in (SessionState.WAITING, SessionState.ASSIGNED):
-                raise ActionError("会话尚未接入，不能记录评价")
-            existing = db.scalar(
-                select(lm.Evaluation.id).where(lm.Evaluation.session_id == session_id)
-            )
-            if existing is not None:
-                raise ActionError("该会话已记录过评价")
-            evaluation = Evaluation(
-                id=evaluation_id,
-                session_id=session_id,
-                score=request.score,
-                comment=comment,
-                created_at=now,
-            )
-            db.add(
-                lm.Evaluation(
-                    id=evaluation_id,
-                    session_id=session_id,
-                    data=evaluation.to_wire(),
-                    pending=True,
-                )
-            )
-            mutation_id = _queue(
-                db,
-                EvaluationCreate(
-                    evaluation_id=evaluation_id,
-                    session_id=session_id,
-                    score=request.score,
-                    comment=comment,
-                ),
-            )
-        result = self._result(session_id, mutation_id)
-        result.changes.touch("evaluation", session_id)
-        return result
 
     def reveal(self, session_id: str, field: str = "all", reason: str = "") -> ActionResult:
         """Log that the person looked at the caller's full numbers, and why (queued like

@@ -377,9 +377,11 @@ def test_sign_in_act_by_keyboard_and_quit(make_app: Callable[[str], App]) -> Non
     )
     session_id = noted[0][0]
     assert session_id in active_before
+    assert app.query("SELECT channel FROM sessions WHERE id = ?", session_id) == [("web_chat",)]
 
     # F9 办结: the dialog stays open for seconds while sync and events run, then is
-    # answered from the keyboard: an outcome, a summary, no rating, 办结.
+    # answered from the keyboard: an outcome, a summary, 办结. (The session is a chat:
+    # its caller rates on their own page, so no rating link follows.)
     summary = f"closed by keyboard {uuid.uuid4().hex[:8]}"
     app.key("F9")
     dialog = app.wait_window("办结会话")
@@ -391,10 +393,10 @@ def test_sign_in_act_by_keyboard_and_quit(make_app: Callable[[str], App]) -> Non
     # focus with it on a display without a window manager).
     app.key("Tab", "Tab", "End", "Tab")
     app.type(summary)
-    app.key("Tab", "space")
+    app.key("Tab")  # on to 办结
     time.sleep(2)
     app.shot("close-dialog-filled")
-    app.key("Tab", "space")  # on to 办结, and press it
+    app.key("space")  # and press it
     wait_for(
         lambda: app.query(
             "SELECT id FROM sessions WHERE id = ? AND state = 'closed' AND close_summary = ?",

@@ -17,7 +17,6 @@ from core.localstore import models as lm
 from core.localstore import session_actions as actions_module
 from core.localstore.session_actions import (
     ActionError,
-    EvaluationRequest,
     Me,
     NewSessionRequest,
     ReassignRequest,
@@ -143,8 +142,6 @@ def test_offline_actions_are_replayed_in_order_after_reconnect(
     actions.transition(
         active, TransitionRequest(Action.CLOSE, outcome="resolved", close_summary="已答复")
     )
-    # The console's 好差评 still queues a rating; the server refuses it (the caller rates).
-    actions.evaluate(active, EvaluationRequest(2, "排队太久"))
     created = actions.create(
         NewSessionRequest(
             channel="referral",
@@ -158,15 +155,15 @@ def test_offline_actions_are_replayed_in_order_after_reconnect(
     assert client.store.session(queued).state == "escalated"
     assert client.store.session(active).state == "closed"
     assert client.store.session(created.session_id).state == "active"
-    assert len(outbox(client)) == 9
+    assert len(outbox(client)) == 8
     with pytest.raises(SyncError):
         client.engine.sync_blocking()
-    assert len(outbox(client)) == 9, "nothing is lost while the link is down"
+    assert len(outbox(client)) == 8, "nothing is lost while the link is down"
 
     proxy.refusing = False
     report = client.engine.sync_blocking()
-    assert len(report.rejected) == 1 and "群众本人" in report.rejected[0]
-    assert report.pushed == 9
+    assert report.rejected == []
+    assert report.pushed == 8
     assert outbox(client) == []
     with live_server.db() as db:
         row = db.get(m.Session, queued)
@@ -193,7 +190,7 @@ def test_offline_actions_are_replayed_in_order_after_reconnect(
         local = client.store.session(s)
         assert local is not None and not any(e.get("pending") for e in local.timeline)
     assert client.store.session(queued).escalation["department"] == "住房公积金管理中心"
-    assert actions.evaluations(active) == [], "the refused rating is not kept"
+    assert actions.evaluations(active) == [], "the caller rates, the console records nothing"
 
 
 def test_a_reassignment_while_offline_keeps_the_notes_and_refuses_the_stale_actions(

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
@@ -32,6 +33,7 @@ from server.services.events import publish
 from sync.account import Account, open_account_cache
 from sync.backoff import Backoff
 from sync.client import ApiClient
+from tests.caller_support import rate_as_caller
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
 from tests.ui.dialog_driver import (
     button,
@@ -52,8 +54,8 @@ from ui.dialogs.session_dialogs import (
     CallbackDialog,
     CloseDialog,
     EscalateDialog,
-    EvaluationDialog,
     NewSessionDialog,
+    RatingLinkDialog,
     ReassignDialog,
     TransferDialog,
 )
@@ -353,47 +355,77 @@ def test_callback_dialog_stays_open_while_sync_runs(
     run(qloop, desk, scenario)
 
 
-def test_close_and_rating_dialogs_stay_open_while_sync_runs(
+def test_close_dialog_of_a_chat_stays_open_while_sync_runs(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, desk: Desk, live_server: LiveServer
 ) -> None:
     async def scenario() -> None:
         window = await desk.open("agent")
-        target = await select_session(desk, "S010")
+        target = await select_session(desk, "S010")  # a chat: its caller rates on its page
         pane = window.sessions_pane
         await press_when_enabled(qtbot, window, Qt.Key.Key_F9, pane.close_action)
         dialog = await wait_for_dialog(CloseDialog)
+        assert not dialog.rating_link_follows
         await desk.hold(dialog)
         focus(dialog.outcome)
         await press(qtbot, dialog.outcome, Qt.Key.Key_Down)  # the first outcome
         type_text(qtbot, dialog.summary, "已告知灵活就业参保登记的条件和材料")
-        await press(qtbot, dialog.summary, Qt.Key.Key_Tab)  # to 接着请群众评价
-        await press(qtbot, dialog.rate, Qt.Key.Key_Return)  # the default button: 办结
+        await press(qtbot, dialog.summary, Qt.Key.Key_Tab)  # on to 办结
+        assert dialog.focusWidget() is dialog.ok_button
+        await press(qtbot, dialog.ok_button, Qt.Key.Key_Return)
         await wait_closed(dialog)
-        # 办结 is queued; the rating the person asked for opens next.
-        rating = await wait_for_dialog(EvaluationDialog)
-        await desk.hold(rating)
-        focus(rating.button_for(4))
-        await press(qtbot, rating.button_for(4), Qt.Key.Key_Space)  # 满意
-        type_text(qtbot, rating.comment, "讲得很清楚")
-        await click(qtbot, rating.ok_button)
-        await wait_closed(rating)
         await wait_until(
             lambda: session_on_server(live_server, target)[0] == "closed", 15, "closed"
         )
-        # The server refuses a rating recorded by staff (GB/T 39734, issue 13): the
-        # refusal is shown in a box that stays open while sync runs, and is answered.
-        refused = await wait_for_dialog(QMessageBox, 20)
-        assert "未被服务器接受" in refused.windowTitle() and "群众" in refused.text()
-        await desk.hold(refused)
-        await click(qtbot, refused.buttons()[0])
-        await wait_closed(refused)
+        await asyncio.sleep(1.0)
+        assert open_dialogs() == [], "no rating link for a chat"
+        await desk.settled()
 
-        def scores() -> list[int]:
-            with live_server.db() as db:
-                query = select(m.Evaluation.score).where(m.Evaluation.session_id == target)
-                return list(db.scalars(query))
+    run(qloop, desk, scenario)
 
-        assert scores() == []
+
+def test_rating_link_dialog_stays_open_while_sync_runs(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, desk: Desk, live_server: LiveServer
+) -> None:
+    """办结 of a phone call, and its rating link in the same step: the link stays on
+    screen while sync runs and the caller rates; the dialog says so, and Esc closes it."""
+
+    async def scenario() -> None:
+        window = await desk.open("agent")
+        target = await select_session(desk, "S011")  # a hotline call, on hold
+        pane = window.sessions_pane
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F9, pane.close_action)
+        dialog = await wait_for_dialog(CloseDialog)
+        assert dialog.rating_link_follows and "评价链接" in dialog.intro.text()
+        focus(dialog.outcome)
+        await press(qtbot, dialog.outcome, Qt.Key.Key_Down)
+        type_text(qtbot, dialog.summary, "已告知异地就医备案的办理渠道")
+        await press(qtbot, dialog.summary, Qt.Key.Key_Tab)
+        await press(qtbot, dialog.ok_button, Qt.Key.Key_Return)
+        await wait_closed(dialog)
+        # The link follows by itself, straight from the server.
+        link = await wait_for_dialog(RatingLinkDialog)
+        assert link.url.startswith(live_server.url + "/r/")
+        assert not link.qr_label.pixmap().isNull()
+        await desk.hold(link)
+        await click(qtbot, link.copy_sms_button)
+        assert QGuiApplication.clipboard().text() == link.sms_text
+        assert link.url in link.sms_text and link.isVisible()
+        await wait_until(
+            lambda: session_on_server(live_server, target)[0] == "closed", 15, "closed"
+        )
+        token = link.url.rsplit("/", 1)[1]
+        rated = await asyncio.to_thread(rate_as_caller, live_server, token, 5, "很耐心")
+        assert rated.status_code == 200, rated.text
+        # Sync (every second) brings the caller's rating while the dialog is open.
+        await wait_until(lambda: "群众已评价：非常满意" in link.rated.text(), 15, "told")
+        await hold_open(link, 0.5)
+        await press(qtbot, link, Qt.Key.Key_Escape)
+        await wait_closed(link)
+        await wait_until(lambda: "非常满意" in pane.view.rating.text(), 10, "rating shown")
+        assert not pane.evaluate_action.isEnabled()
+        with live_server.db() as db:
+            query = select(m.Evaluation.score).where(m.Evaluation.session_id == target)
+            assert list(db.scalars(query)) == [5]
         await desk.settled()
 
     run(qloop, desk, scenario)
@@ -687,7 +719,6 @@ def test_a_refused_message_box_is_answered_too(
 ) -> None:
     """An op that fails without a banner of its own shows a (non-blocking) message box,
     which stays open while sync runs and is dismissed with the mouse."""
-    from PySide6.QtWidgets import QMessageBox
 
     from core.localstore.session_actions import ActionError
     from ui.operations import Op

@@ -25,26 +25,27 @@ from core.localstore.db import open_cache
 from core.localstore.store import LocalStore
 from core.settings import ClientSettings
 from server import models as m
+from server.services.conversations import digest
 from sync.account import Account, open_account_cache
 from sync.backoff import Backoff
 from sync.client import ApiClient
 from sync.engine import SyncEngine
-from tests.caller_support import rate_as_caller, rating_link
-from tests.faultproxy import FaultProxy
+from tests.caller_support import rate_as_caller
+from tests.faultproxy import Fault, FaultProxy
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
 from tests.ui.dialog_driver import answered
 from tests.ui.keyboard import press_when_enabled, type_text
 from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.dialogs.session_dialogs import (
-    CloseAnswer,
     CloseDialog,
-    EvaluationDialog,
     NewSessionDialog,
+    RatingLinkDialog,
     ReassignDialog,
 )
 from ui.main_window import MainWindow
 from ui.models.sessions import MySessionsModel
 from ui.operations import Op
+from ui.panes.sessions import SessionsPane
 from ui.tasks import owned_by
 from ui.worker import Workers
 
@@ -147,15 +148,43 @@ def closed_today_on_server(server: LiveServer, username: str) -> int:
     return len(rows)
 
 
-def caller_rates(server: LiveServer, session_id: str, score: int, comment: str) -> Any:
-    """The caller rates through a rating link the agent asked for."""
-    staff = ApiClient(server.url)
+def rating_dialog(pane: SessionsPane) -> RatingLinkDialog | None:
+    """The rating link dialog on screen, if one is."""
+    shown = [d for d in pane.findChildren(RatingLinkDialog) if d.isVisible()]
+    return shown[-1] if shown else None
+
+
+def token_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def rating_token_on_server(server: LiveServer, session_id: str, url: str) -> bool:
+    """Whether ``url`` is a rating link the server made for ``session_id``."""
+    with server.db() as db:
+        row = db.get(m.CallerToken, digest(token_of(url)))
+        return row is not None and row.session_id == session_id and row.purpose == "rating"
+
+
+def close_on_server(server: LiveServer, username: str, session_id: str) -> None:
+    """办结 as ``username``'s own client would push it (before the window opens)."""
+    api = ApiClient(server.url)
     try:
-        staff.login("agent", DEMO_PASSWORD)
-        token = rating_link(staff, session_id)
+        api.login(username, DEMO_PASSWORD)
+        mutation = {
+            "mutation_id": str(uuid.uuid4()),
+            "kind": "session",
+            "op": "transition",
+            "target_id": session_id,
+            "payload": {
+                "session_id": session_id,
+                "action": "close",
+                "outcome": "resolved",
+                "close_summary": "已答复",
+            },
+        }
+        assert api.push([mutation])[0]["status"] == "applied"
     finally:
-        staff.close()
-    return rate_as_caller(server, token, score, comment)
+        api.close()
 
 
 def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
@@ -165,21 +194,14 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
     live_server: LiveServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def fill_close(dialog: CloseDialog) -> CloseAnswer | None:
+    def fill_close(dialog: CloseDialog) -> Any:
+        assert dialog.rating_link_follows, "a phone call's caller rates through a link"
         qtbot.keyClick(dialog.outcome, Qt.Key.Key_Down)  # 已解答
         type_text(qtbot, dialog.summary, "已告知周六上午综合窗口开放，可在地下车库停车")
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
-        return dialog.answer() if dialog.result() else None
-
-    def fill_rating(dialog: EvaluationDialog) -> Any:
-        # The level by mouse (the keyboard way is tested with the dialog itself): 不满意.
-        qtbot.mouseClick(dialog.button_for(2), Qt.MouseButton.LeftButton)
-        type_text(qtbot, dialog.comment, "排队等了很久")
-        qtbot.keyClick(dialog.ok_button, Qt.Key.Key_Return)
         return dialog.request() if dialog.result() else None
 
     agent_ask(monkeypatch, CloseDialog, fill_close)
-    agent_ask(monkeypatch, EvaluationDialog, fill_rating)
 
     async def scenario() -> None:
         window = await windows.start(live_server.url, "agent")
@@ -229,11 +251,16 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
         qtbot.mouseClick(pane.view.mask_button, Qt.MouseButton.LeftButton)
         assert "****" in pane.view.phone.text()
         assert pane.view.reveal_button.isVisible() and not pane.view.mask_button.isVisible()
-        # F9 closes (outcome, summary); the console's 好差评 dialog still opens, but the
-        # server refuses a staff rating (issue 13): the caller rates through the link.
+        # F9 closes (outcome, summary), and the rating link follows in the same step:
+        # the caller rates on their own phone (GB/T 39734), never the agent.
         await press_when_enabled(qtbot, window, Qt.Key.Key_F9, pane.close_action)
+        link = await wait_until(lambda: rating_dialog(pane), 10, "the rating link shown")
+        assert rating_token_on_server(live_server, waiting, link.url)
+        assert link.url in link.sms_text and not link.qr_label.pixmap().isNull()
         await wait_until(lambda: server_session(live_server, waiting)[0] == "closed", 10)
-        rated = await asyncio.to_thread(caller_rates, live_server, waiting, 2, "排队等了很久")
+        rated = await asyncio.to_thread(
+            rate_as_caller, live_server, token_of(link.url), 2, "排队等了很久"
+        )
         assert rated.status_code == 200, rated.text
         window.sync.request_sync()
         with live_server.db() as db:
@@ -260,16 +287,12 @@ def test_a_session_from_the_queue_to_a_bad_rating_by_keyboard_and_mouse(
             "evaluated",
             "rectification_opened",
         ]
-
-        # The staff rating the console queued was refused, in words.
-        def refusal() -> QMessageBox | None:
-            boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
-            return boxes[0] if boxes else None
-
-        await wait_until(lambda: refusal() is not None, 10, "the refusal shown")
-        box = refusal()
-        assert box is not None and "群众本人" in box.text()
-        box.close()
+        # The caller's rating reaches the open dialog, which the agent then closes.
+        await wait_until(lambda: "群众已评价：不满意" in link.rated.text(), 10, "told")
+        assert [b for b in window.findChildren(QMessageBox) if b.isVisible()] == []
+        qtbot.keyClick(link, Qt.Key.Key_Escape)
+        await wait_until(lambda: rating_dialog(pane) is None, 5, "the link dialog closed")
+        assert not pane.evaluate_action.isEnabled(), "rated: no second link"
         # Closed today, counted in the navigation; the rating on screen.
         await wait_until(lambda: pane.closed_proxy.row_of(waiting) >= 0, 5)
         await activate(window)  # back from the dialogs
@@ -667,3 +690,175 @@ def test_closing_the_window_cancels_what_it_started(
 
     qloop.run_until_complete(scenario())
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# -- the caller's rating link (GB/T 39734: the caller rates, never the agent) -------------
+
+
+def test_ctrl_e_fetches_the_rating_link_and_the_callers_rating_shows_after_sync(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, windows: Windows, live_server: LiveServer
+) -> None:
+    called = sid("S011")  # a hotline call of the agent's
+    close_on_server(live_server, "agent", called)
+
+    async def scenario() -> None:
+        window = await windows.start(live_server.url, "agent")
+        pane = window.sessions_pane
+        await wait_until(lambda: pane.select_session(called), 5, "listed")
+        await wait_until(lambda: pane.view.detail and pane.view.detail.session.id == called, 5)
+        assert pane.view.detail.session.state == "closed" and not pane.view.detail.evaluations
+        action = pane.evaluate_action
+        assert action.text() == "评价链接" and "Ctrl+E" in action.toolTip()
+        await press_when_enabled(
+            qtbot, window, Qt.Key.Key_E, action, Qt.KeyboardModifier.ControlModifier
+        )
+        link = await wait_until(lambda: rating_dialog(pane), 10, "the rating link shown")
+        # The link is the server's, made for this session; shown, in the SMS and as a QR.
+        assert rating_token_on_server(live_server, called, link.url)
+        assert link.url.startswith(live_server.url + "/r/")
+        assert link.link_label.text() == link.url
+        assert link.sms_edit.toPlainText().startswith("【政务服务】")
+        assert link.url in link.sms_edit.toPlainText()
+        pixmap = link.qr_label.pixmap()
+        assert not pixmap.isNull() and pixmap.width() == pixmap.height() >= 150
+        assert "曹女士" in link.intro.text()
+        with live_server.db() as db:
+            audit = db.scalar(select(m.AuditLog).where(m.AuditLog.action == "session.rating_link"))
+            assert audit is not None and audit.target_id == called
+        # The caller rates on their phone; sync brings the rating onto the agent's screen.
+        rated = await asyncio.to_thread(rate_as_caller, live_server, token_of(link.url), 4, "清楚")
+        assert rated.status_code == 200, rated.text
+        await wait_until(lambda: "满意 · 清楚" in pane.view.rating.text(), 15, "rating shown")
+        assert pane.view.rating.text().startswith("满意")
+        await wait_until(lambda: "群众已评价：满意" in link.rated.text(), 5, "told in the dialog")
+        qtbot.mouseClick(link.close_button, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: rating_dialog(pane) is None, 5, "closed")
+        assert not action.isEnabled(), "rated: no second link"
+        await windows.close_all()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_a_chat_session_offers_no_rating_link(
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    windows: Windows,
+    live_server: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chat's caller rates on their own conversation page once it closes."""
+    chat, phone = sid("S010"), sid("S011")
+    asked_close: list[bool] = []
+
+    def fill_close(dialog: CloseDialog) -> Any:
+        asked_close.append(dialog.rating_link_follows)
+        assert not dialog.intro.isVisible()
+        qtbot.keyClick(dialog.outcome, Qt.Key.Key_Down)
+        type_text(qtbot, dialog.summary, "已在线答复")
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+        return dialog.request() if dialog.result() else None
+
+    agent_ask(monkeypatch, CloseDialog, fill_close)
+
+    async def scenario() -> None:
+        window = await windows.start(live_server.url, "agent")
+        pane = window.sessions_pane
+        requested: list[str] = []
+        pane.rating_link_requested.connect(requested.append)
+        # A phone call of the agent's offers the link; the chat does not.
+        await wait_until(lambda: pane.select_session(phone), 5, "phone session listed")
+        await wait_until(lambda: pane.view.detail and pane.view.detail.session.id == phone, 5)
+        assert pane.evaluate_action.isEnabled()
+        await wait_until(lambda: pane.select_session(chat), 5, "chat listed")
+        await wait_until(lambda: pane.view.detail and pane.view.detail.session.id == chat, 5)
+        assert pane.view.detail.session.channel == "web_chat"
+        assert not pane.evaluate_action.isEnabled()
+        await activate(window)
+        qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        pane._on_evaluate_triggered()  # even called directly, it asks nothing
+        # 办结 of the chat: no link follows.
+        await press_when_enabled(qtbot, window, Qt.Key.Key_F9, pane.close_action)
+        await wait_until(lambda: server_session(live_server, chat)[0] == "closed", 10)
+        assert asked_close == [False]
+        await asyncio.sleep(1.0)
+        assert rating_dialog(pane) is None and requested == []
+        assert not pane.evaluate_action.isEnabled(), "closed, still a chat"
+        with live_server.db() as db:
+            assert db.scalar(select(m.CallerToken).where(m.CallerToken.purpose == "rating")) is None
+        await windows.close_all()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_a_rating_link_that_cannot_be_had_is_said_in_words(
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    windows: Windows,
+    live_server: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offline, a gateway's 403 page, half an answer, JSON that is no link, the
+    server's 403 for a session that is not the agent's: each time a Chinese message
+    on the console's line, no dialog, and the action comes back; then a link is had
+    as usual."""
+    called = sid("S011")
+
+    async def scenario() -> None:
+        with FaultProxy(live_server.url) as proxy:
+            window = await windows.start(proxy.url, "agent")
+            pane = window.sessions_pane
+            message = pane.view.message
+            await wait_until(lambda: pane.select_session(called), 5, "listed")
+            await wait_until(lambda: pane.view.detail and pane.view.detail.session.id == called, 5)
+
+            async def ctrl_e() -> None:
+                await press_when_enabled(
+                    qtbot,
+                    window,
+                    Qt.Key.Key_E,
+                    pane.evaluate_action,
+                    Qt.KeyboardModifier.ControlModifier,
+                )
+
+            async def ask_link(expect: str) -> None:
+                message.clear()
+                await ctrl_e()
+                await wait_until(lambda: message.text(), 15, f"a message for {expect}")
+                text = message.text()
+                assert text.startswith("评价链接未生成：") and expect in text, text
+                assert "Ctrl+E" in text and message.isVisible()
+                assert rating_dialog(pane) is None
+                await wait_until(pane.evaluate_action.isEnabled, 5, "the action back")
+
+            proxy.refusing = True  # the link is down
+            await ask_link("服务器")
+            proxy.refusing = False
+            # A gateway's 403 page, and half an answer: neither is the server's JSON.
+            proxy.add(Fault.STATUS, "POST", f"/api/v1/sessions/{called}/rating-link", status=403)
+            await ask_link("无法识别")
+            proxy.add(Fault.MALFORMED, "POST", f"/api/v1/sessions/{called}/rating-link")
+            await ask_link("无法识别")
+            # Valid JSON, but not a link: nothing is shown as one.
+            real_post = window.account.api.post
+            monkeypatch.setattr(
+                window.account.api, "post", lambda path, body=None: {"url": "javascript:x"}
+            )
+            await ask_link("格式不对")
+            monkeypatch.setattr(window.account.api, "post", real_post)
+            # The server's own 403: a session of the team's queue is not the agent's.
+            message.clear()
+            pane.rating_link_requested.emit(sid("S001"))
+            await wait_until(lambda: "只有该会话的承办人" in message.text(), 10, "the refusal")
+            assert rating_dialog(pane) is None
+            # Nothing else broke: a link now comes, and sync still runs.
+            await ctrl_e()
+            link = await wait_until(lambda: rating_dialog(pane), 10, "the rating link shown")
+            assert rating_token_on_server(live_server, called, link.url)
+            qtbot.keyClick(link, Qt.Key.Key_Escape)
+            await wait_until(lambda: rating_dialog(pane) is None, 5, "closed")
+            before = window.sync.state.last_sync
+            window.sync.request_sync()
+            await wait_until(lambda: window.sync.state.last_sync != before, 15, "a sync round")
+            await windows.close_all()
+
+    qloop.run_until_complete(scenario())

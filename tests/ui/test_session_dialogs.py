@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from core.calendar import WorkCalendar
@@ -19,8 +20,8 @@ from ui.dialogs.session_dialogs import (
     Choice,
     CloseDialog,
     EscalateDialog,
-    EvaluationDialog,
     NewSessionDialog,
+    RatingLinkDialog,
     ReassignDialog,
     TransferDialog,
 )
@@ -168,6 +169,8 @@ def test_callback_due_time_cannot_be_in_the_past(qtbot: QtBot) -> None:
 
 def test_close_needs_an_outcome_and_a_summary(qtbot: QtBot) -> None:
     dialog = show(qtbot, CloseDialog(None))
+    assert not dialog.intro.isVisible(), "a chat's caller rates on their own page"
+    assert dialog.findChildren(QCheckBox) == [], "no staff rating to ask for"
     press_ok(qtbot, dialog)
     assert "请选择办理结果" in dialog.error.text() and "请填写办结摘要" in dialog.error.text()
     assert dialog.focusWidget() is dialog.outcome
@@ -175,33 +178,44 @@ def test_close_needs_an_outcome_and_a_summary(qtbot: QtBot) -> None:
     qtbot.keyClick(dialog.outcome, Qt.Key.Key_Tab)
     type_text(qtbot, dialog.summary, "已告知所需材料")
     press_ok(qtbot, dialog)
-    answer = dialog.answer()
-    assert answer.request.outcome == "resolved" and answer.ask_rating
-    assert answer.request.close_summary == "已告知所需材料"
+    request = dialog.request()
+    assert request.action is Action.CLOSE and request.outcome == "resolved"
+    assert request.close_summary == "已告知所需材料"
 
 
-def test_the_rating_prompt_is_neutral_and_a_level_must_be_chosen(qtbot: QtBot) -> None:
-    dialog = show(qtbot, EvaluationDialog(None))
-    assert dialog.score is None, "no level is chosen in advance"
-    for words in ("非常满意", "满意", "基本满意", "不满意", "非常不满意"):
-        assert words in dialog.intro.text()
-    press_ok(qtbot, dialog)
-    assert "请选择群众给出的评价等级" in dialog.error.text()
-    with qtbot.waitActive(dialog):
-        dialog.activateWindow()
-    # Alt+number picks a level (the mnemonics of the five buttons).
-    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)
-    qtbot.waitUntil(lambda: dialog.score == 2)  # a mnemonic clicks with a short animation
-    # The arrow keys move between the levels and choose as they go.
-    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Up)
-    assert dialog.score == 3
-    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Down)
-    assert dialog.score == 2
-    type_text(qtbot, dialog.comment, "等待太久")
-    press_ok(qtbot, dialog)
-    assert dialog.result() == QDialog.DialogCode.Accepted
-    assert dialog.request().score == 2 and dialog.request().comment == "等待太久"
-    assert dialog.cancel_button.text() == "群众未评价"
+def test_close_says_that_the_rating_link_follows(qtbot: QtBot) -> None:
+    dialog = show(qtbot, CloseDialog(None, rating_link_follows=True))
+    assert dialog.intro.isVisible()
+    assert "评价链接" in dialog.intro.text() and "群众本人" in dialog.intro.text()
+
+
+URL = "http://127.0.0.1:8000/r/5kq2Tn0vYbXl8wRjZpA3cFh7LmUe9sGd"
+SMS = f"【政务服务】感谢您的来电。请对本次服务作出评价（非常满意至非常不满意）：{URL}"
+
+
+def test_the_rating_link_dialog_shows_the_link_the_sms_and_a_qr_code(qtbot: QtBot) -> None:
+    dialog = show(qtbot, RatingLinkDialog(None, URL, SMS, "钱女士"))
+    # Nothing to score here: the caller rates on their own phone (GB/T 39734).
+    assert not dialog.findChildren(QDialogButtonBox)[0].buttons()[1:]
+    assert "读给群众（钱女士）" in dialog.intro.text() and "短信" in dialog.intro.text()
+    assert dialog.link_label.text() == URL
+    assert dialog.link_label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+    assert dialog.sms_edit.isReadOnly() and dialog.sms_edit.toPlainText() == SMS
+    pixmap = dialog.qr_label.pixmap()
+    assert not pixmap.isNull() and pixmap.width() >= 150
+    qtbot.mouseClick(dialog.copy_link_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == URL
+    assert dialog.status.text() == "已复制评价链接"
+    qtbot.mouseClick(dialog.copy_sms_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == SMS
+    assert "已复制短信内容" in dialog.status.text()
+    assert dialog.isVisible(), "copying does not close it"
+    dialog.show_rated("满意")
+    assert dialog.rated.text().startswith("群众已评价：满意")
+    texts = [b.text() for b in dialog.findChildren(QPushButton)]
+    assert sorted(texts) == sorted(["复制链接(&L)", "复制短信内容(&S)", "关闭"])
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible() and dialog.result() == QDialog.DialogCode.Rejected
 
 
 def test_reassign_names_the_current_assignee_and_needs_a_reason(qtbot: QtBot) -> None:

@@ -25,7 +25,8 @@ from sync.engine import SyncEngine
 from sync.events import LiveEvent
 from tests.share_support import consent_over_http, session_of
 from tests.support import DEMO_PASSWORD, LiveServer, wait_until
-from ui.share_panel import QR_BORDER, QR_SCALE, SharePanel
+from ui.qr import QR_BORDER, QR_SCALE
+from ui.share_panel import SharePanel
 from ui.worker import Workers
 
 LEFT = Qt.MouseButton.LeftButton

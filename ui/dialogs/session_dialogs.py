@@ -1,4 +1,4 @@
-"""The session console's dialogs: 转交, 转办, 待回电, 办结, 好差评, 改派 and 新建会话.
+"""The session console's dialogs: 转交, 转办, 待回电, 办结, 评价链接, 改派 and 新建会话.
 
 Each checks what was typed before it closes, shows what is wrong in Chinese next to
 the form and puts the cursor on the first field to fix. Each has an ``ask``
@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractButton,
     QButtonGroup,
-    QCheckBox,
     QComboBox,
     QDateTimeEdit,
     QDialog,
@@ -31,15 +30,15 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.enums import EVALUATION_LABELS, Channel, Outcome, ServiceType
+from core.enums import Channel, Outcome, ServiceType
 from core.localstore.session_actions import (
     Escalation1515,
-    EvaluationRequest,
     NewSessionRequest,
     ReassignRequest,
     TransferRequest,
@@ -49,6 +48,7 @@ from core.session_rules import Action
 from core.session_timeline import due_text
 from core.validation import MANUAL_CHANNELS, validate_new_session
 from ui.asking import ask_dialog
+from ui.qr import qr_pixmap
 
 ERROR_STYLE = "border: 1px solid #b3261e;"
 
@@ -401,7 +401,9 @@ class CallbackDialog(FormDialog):
         self.set_intro(self.tr("默认期限为 1 个工作日内，可按与群众约定的时间调整。"))
 
     def due_at(self) -> datetime:
-        return self.due.dateTime().toPython().replace(second=0, microsecond=0)
+        due = self.due.dateTime().toPython()
+        assert isinstance(due, datetime)
+        return due.replace(second=0, microsecond=0)
 
     def problems(self) -> list[tuple[QWidget, str]]:
         found: list[tuple[QWidget, str]] = []
@@ -427,19 +429,16 @@ class CallbackDialog(FormDialog):
 # -- 办结 -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CloseAnswer:
-    request: TransitionRequest
-    ask_rating: bool
-
-
 class CloseDialog(FormDialog):
-    """办结: the outcome and a summary; then, by default, the caller's rating."""
+    """办结: the outcome and a summary. For a session whose caller rates through a link
+    (not a chat: a chat's caller rates on their own page), it says that the rating link
+    follows; the console offers it right after 办结."""
 
     ok_text = "办结"
 
-    def __init__(self, parent: QWidget | None, can_rate: bool = True) -> None:
+    def __init__(self, parent: QWidget | None, rating_link_follows: bool = False) -> None:
         super().__init__(parent, self.tr("办结会话"))
+        self.rating_link_follows = rating_link_follows
         self.outcome = QComboBox()
         _fill(
             self.outcome,
@@ -447,12 +446,12 @@ class CloseDialog(FormDialog):
             self.tr("请选择办理结果"),
         )
         self.summary = _multiline(self.tr("办理情况摘要，如：已告知提取条件和所需材料"))
-        self.rate = QCheckBox(self.tr("接着请群众评价（好差评）(&R)"))
-        self.rate.setChecked(can_rate)
-        self.rate.setEnabled(can_rate)
         self.form.addRow(self.tr("办理结果"), self.outcome)
         self.form.addRow(self.tr("办结摘要"), self.summary)
-        self.form.addRow("", self.rate)
+        if rating_link_follows:
+            self.set_intro(
+                self.tr("办结后将生成评价链接，请读给群众或发送短信，由群众本人评价（好差评）。")
+            )
 
     def problems(self) -> list[tuple[QWidget, str]]:
         found: list[tuple[QWidget, str]] = []
@@ -464,88 +463,142 @@ class CloseDialog(FormDialog):
             found.append((self.summary, self.tr("办结摘要过长（最多 2000 字）")))
         return found
 
-    def answer(self) -> CloseAnswer:
-        return CloseAnswer(
-            TransitionRequest(
-                action=Action.CLOSE,
-                outcome=str(self.outcome.currentData()),
-                close_summary=self.summary.toPlainText().strip(),
-            ),
-            self.rate.isChecked() and self.rate.isEnabled(),
+    def request(self) -> TransitionRequest:
+        return TransitionRequest(
+            action=Action.CLOSE,
+            outcome=str(self.outcome.currentData()),
+            close_summary=self.summary.toPlainText().strip(),
         )
 
     @classmethod
     def ask(
-        cls, parent: QWidget | None, can_rate: bool = True
-    ) -> asyncio.Future[CloseAnswer | None]:
-        dialog = cls(parent, can_rate)
-        return ask_dialog(dialog, dialog.answer)
+        cls, parent: QWidget | None, rating_link_follows: bool = False
+    ) -> asyncio.Future[TransitionRequest | None]:
+        dialog = cls(parent, rating_link_follows)
+        return ask_dialog(dialog, dialog.request)
 
 
-# -- 好差评 -----------------------------------------------------------------------------------
+# -- 评价链接 ---------------------------------------------------------------------------------
 
 
-class EvaluationDialog(FormDialog):
-    """好差评 as the caller gives it: five levels, none chosen in advance, and a comment.
+class RatingLinkDialog(QDialog):
+    """The caller's rating link (GB/T 39734: the rating is the caller's own, never the
+    agent's): the link to read out, the SMS to send, a QR code to scan at the window.
 
-    The prompt stays neutral: it asks, reads out every level, and suggests nothing.
+    Nothing to answer: 关闭 (or Esc) closes it. :meth:`show_rated` tells the agent once
+    the caller's rating has arrived while it is open.
     """
 
-    ok_text = "记录评价"
+    QR_SCALE = 5
+    """Pixels per module: large enough to scan from the screen at a window."""
 
-    def __init__(self, parent: QWidget | None) -> None:
-        super().__init__(parent, self.tr("好差评"))
-        self.cancel_button.setText(self.tr("群众未评价"))
-        self.set_intro(
+    def __init__(self, parent: QWidget | None, url: str, sms_text: str, caller: str = "") -> None:
+        super().__init__(parent)
+        self.setObjectName("ratingLinkDialog")
+        self.setWindowTitle(self.tr("请群众评价"))
+        self.setMinimumWidth(560)
+        self.url = url
+        self.sms_text = sms_text
+        who = self.tr("群众（{0}）").format(caller) if caller else self.tr("群众")
+        self.intro = QLabel(
             self.tr(
-                "请向群众询问：“请您对本次服务作出评价：非常满意、满意、基本满意、"
-                "不满意、非常不满意。”并按群众的原话选择。"
-            )
+                "好差评由群众本人作出。请把下面的评价链接读给{0}，或把短信内容发送给对方；"
+                "在窗口现场，也可以请对方用手机扫描二维码。"
+            ).format(who)
         )
-        self.levels = QButtonGroup(self)
-        box = QVBoxLayout()
-        box.setSpacing(4)
-        for score in sorted(EVALUATION_LABELS, reverse=True):
-            button = QRadioButton(f"&{score}  {EVALUATION_LABELS[score]}")
-            self.levels.addButton(button, score)
-            box.addWidget(button)
-        self.levels_box = QWidget()
-        self.levels_box.setLayout(box)
-        self.comment = _multiline(self.tr("群众的意见或建议（选填）"), 64)
-        self.form.addRow(self.tr("评价等级"), self.levels_box)
-        self.form.addRow(self.tr("意见建议"), self.comment)
+        self.intro.setWordWrap(True)
+        self.qr_label = QLabel()
+        self.qr_label.setObjectName("ratingQr")
+        self.qr_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+        self.qr_label.setToolTip(self.tr("群众用手机扫码即可打开评价页面"))
+        self.qr_label.setPixmap(qr_pixmap(url, scale=self.QR_SCALE))
+        link_caption = QLabel(self.tr("评价链接"))
+        link_caption.setStyleSheet("color: #616161;")
+        self.link_label = QLabel(url)
+        self.link_label.setObjectName("ratingUrl")
+        self.link_label.setWordWrap(True)
+        self.link_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.link_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.link_label.setStyleSheet("font-size: 14px;")
+        sms_caption = QLabel(self.tr("短信内容"))
+        sms_caption.setStyleSheet("color: #616161;")
+        self.sms_edit = QPlainTextEdit(sms_text)
+        self.sms_edit.setObjectName("ratingSms")
+        self.sms_edit.setReadOnly(True)
+        self.sms_edit.setTabChangesFocus(True)
+        self.sms_edit.setFixedHeight(78)
+        self.copy_link_button = QPushButton(self.tr("复制链接(&L)"))
+        self.copy_link_button.setObjectName("copyRatingLink")
+        self.copy_sms_button = QPushButton(self.tr("复制短信内容(&S)"))
+        self.copy_sms_button.setObjectName("copyRatingSms")
+        copy_row = QHBoxLayout()
+        copy_row.addWidget(self.copy_link_button)
+        copy_row.addWidget(self.copy_sms_button)
+        copy_row.addStretch(1)
+        # Both lines keep their room while empty: the dialog does not jump when they fill.
+        self.status = QLabel()
+        self.status.setObjectName("ratingLinkStatus")
+        self.status.setStyleSheet("color: #616161;")
+        self.rated = QLabel()
+        self.rated.setObjectName("ratingLinkRated")
+        self.rated.setStyleSheet("color: #2e7d32; font-weight: 600;")
+        for line in (self.status, self.rated):
+            line.setWordWrap(True)
+            line.setMinimumHeight(line.fontMetrics().height())
+        self.buttons = QDialogButtonBox()
+        self.close_button = self.buttons.addButton(
+            self.tr("关闭"), QDialogButtonBox.ButtonRole.RejectRole
+        )
+        self.buttons.rejected.connect(self.reject)
+        self.copy_link_button.clicked.connect(self._on_copy_link_clicked)
+        self.copy_sms_button.clicked.connect(self._on_copy_sms_clicked)
 
-    def button_for(self, score: int) -> QAbstractButton:
-        button = self.levels.button(score)
-        assert button is not None
-        return button
+        text = QVBoxLayout()
+        text.setSpacing(6)
+        text.addWidget(link_caption)
+        text.addWidget(self.link_label)
+        text.addSpacing(4)
+        text.addWidget(sms_caption)
+        text.addWidget(self.sms_edit)
+        text.addLayout(copy_row)
+        text.addStretch(1)
+        row = QHBoxLayout()
+        row.setSpacing(16)
+        row.addWidget(self.qr_label, 0, Qt.AlignmentFlag.AlignTop)
+        row.addLayout(text, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 14)
+        layout.setSpacing(12)
+        layout.addWidget(self.intro)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.rated)
+        layout.addWidget(self.buttons)
+        self.close_button.setDefault(True)
+        self.copy_sms_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
-    @property
-    def score(self) -> int | None:
-        value = self.levels.checkedId()
-        return value if value in EVALUATION_LABELS else None
+    def _on_copy_link_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.url)
+        self.status.setText(self.tr("已复制评价链接"))
 
-    def problems(self) -> list[tuple[QWidget, str]]:
-        found: list[tuple[QWidget, str]] = []
-        if self.score is None:
-            found.append((self.levels_box, self.tr("请选择群众给出的评价等级")))
-        if len(self.comment.toPlainText()) > 1000:
-            found.append((self.comment, self.tr("意见建议过长（最多 1000 字）")))
-        return found
+    def _on_copy_sms_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.sms_text)
+        self.status.setText(self.tr("已复制短信内容，可粘贴到短信平台发送"))
 
-    def show_problems(self, problems: Sequence[tuple[QWidget, str]]) -> None:
-        super().show_problems(problems)
-        if problems and problems[0][0] is self.levels_box:
-            self.button_for(5).setFocus(Qt.FocusReason.OtherFocusReason)
-
-    def request(self) -> EvaluationRequest:
-        assert self.score is not None
-        return EvaluationRequest(self.score, self.comment.toPlainText().strip())
+    def show_rated(self, label: str) -> None:
+        """The caller's rating arrived while the dialog is open."""
+        self.rated.setText(self.tr("群众已评价：{0}。可以关闭本窗口。").format(label))
 
     @classmethod
-    def ask(cls, parent: QWidget | None) -> asyncio.Future[EvaluationRequest | None]:
-        dialog = cls(parent)
-        return ask_dialog(dialog, dialog.request)
+    def ask(
+        cls, parent: QWidget | None, url: str, sms_text: str, caller: str = ""
+    ) -> asyncio.Future[None]:
+        """Open the dialog; the future resolves (to None) once it is closed."""
+        dialog = cls(parent, url, sms_text, caller)
+        return ask_dialog(dialog, lambda: None)
 
 
 # -- 新建会话 ---------------------------------------------------------------------------------

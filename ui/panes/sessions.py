@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from core.calendar import WorkCalendar, escalation_deadline
 from core.entities import Agent, KnowledgeEntry, MatterGuide, Session
-from core.enums import Presence, Role, ServiceType, SessionState
+from core.enums import EVALUATION_LABELS, Channel, Presence, Role, ServiceType, SessionState
 from core.localstore.session_actions import (
     Escalation1515,
     Me,
@@ -59,11 +59,10 @@ from ui.dialogs.reveal_dialog import RevealReasonDialog
 from ui.dialogs.session_dialogs import (
     CallbackDialog,
     Choice,
-    CloseAnswer,
     CloseDialog,
     EscalateDialog,
-    EvaluationDialog,
     NewSessionDialog,
+    RatingLinkDialog,
     ReassignDialog,
     TransferDialog,
 )
@@ -107,6 +106,8 @@ class SessionsPane(QWidget):
     note_requested = Signal(str, str)
     reveal_requested = Signal(str, str)
     """(session id, the reason the person gave for looking at the full numbers)."""
+    rating_link_requested = Signal(str)
+    """(session id): a rating link for its caller, shown by :meth:`show_rating_link`."""
     counts_changed = Signal(int, int, int)
     """(waiting in my team's queue, my open sessions, closed by me today)."""
 
@@ -128,6 +129,10 @@ class SessionsPane(QWidget):
         self.context = ConsoleContext()
         self._current_id: str | None = None
         self._asking_reveal = False
+        self._link_pending: str | None = None
+        """The session whose rating link was asked for and has not come yet."""
+        self._link_shown: str | None = None
+        """The session whose rating link dialog is open."""
         self._sessions: dict[str, Session] = {}
 
         # -- models --------------------------------------------------------------------------------
@@ -408,7 +413,7 @@ class SessionsPane(QWidget):
         self.callback_action = a("callback", self.tr("待回电"), "F8", self._on_callback_triggered)
         self.close_action = a("close", self.tr("办结"), "F9", self._on_close_triggered)
         self.evaluate_action = a(
-            "evaluate", self.tr("好差评"), "Ctrl+E", self._on_evaluate_triggered
+            "evaluate", self.tr("评价链接"), "Ctrl+E", self._on_evaluate_triggered
         )
         self.reassign_action = a("reassign", self.tr("改派"), "Ctrl+R", self._on_reassign_triggered)
         self.reveal_action = a(
@@ -416,9 +421,7 @@ class SessionsPane(QWidget):
         )
         self.mask_action = a("mask", self.tr("隐藏号码"), "Ctrl+Shift+H", self._on_mask_triggered)
         self.guide_action = a("guide", self.tr("办事指南"), "Ctrl+G", self._on_guide_triggered)
-        self.note_focus_action = a(
-            "note", self.tr("写备注"), "Ctrl+M", lambda: self.view.note_edit.setFocus()
-        )
+        self.note_focus_action = a("note", self.tr("写备注"), "Ctrl+M", self.view.focus_note)
         self.add_note_action = a(
             "add_note", self.tr("添加备注"), "Ctrl+Return", self._on_add_note_triggered
         )
@@ -535,7 +538,7 @@ class SessionsPane(QWidget):
         if current and not current.endswith("\n"):
             editor.appendPlainText("")
         editor.insertPlainText(text)
-        editor.setFocus()
+        self.view.focus_note()
 
     def insert_answer(self, entry: KnowledgeEntry) -> None:
         """Insert a knowledge answer into the note editor together with its source."""
@@ -587,6 +590,7 @@ class SessionsPane(QWidget):
         else:
             self.guide.clear()
         self._update_actions()
+        self._tell_rated()
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         self.view.show_message(text, error=error)
@@ -611,6 +615,8 @@ class SessionsPane(QWidget):
         if 0 <= index < self.queues.count():
             self.queues.setCurrentIndex(index)
             view = self.queues.widget(index)
+            if view is None:
+                return
             view.setFocus(Qt.FocusReason.ShortcutFocusReason)
             if isinstance(view, QAbstractItemView) and not view.currentIndex().isValid():
                 first = self._first_session_index(view)
@@ -634,6 +640,8 @@ class SessionsPane(QWidget):
         ]
         for i in order:
             view = self.queues.widget(i)
+            if view is None:
+                continue
             index = self._index_in(view, session_id)
             if index.isValid():
                 self.queues.setCurrentIndex(i)
@@ -763,12 +771,8 @@ class SessionsPane(QWidget):
         self.escalate_action.setEnabled(Action.ESCALATE in allowed)
         self.callback_action.setEnabled(Action.CALLBACK in allowed)
         self.close_action.setEnabled(Action.CLOSE in allowed)
-        rated = bool(self.view.detail and self.view.detail.evaluations)
         self.evaluate_action.setEnabled(
-            mine
-            and s is not None
-            and s.state not in (S.WAITING.value, S.ASSIGNED.value)
-            and not rated
+            s is not None and self._may_ask_rating_link(s) and self._link_pending is None
         )
         self.reassign_action.setEnabled(
             self.is_lead
@@ -896,24 +900,80 @@ class SessionsPane(QWidget):
         s = self._session_or_none()
         if s is None:
             return
-        rated = bool(self.view.detail and self.view.detail.evaluations)
-        spawn(self._close(s.id, CloseDialog.ask(self, can_rate=not rated)), owner=self)
+        offer = self._offers_rating_link(s)
+        spawn(self._close(s.id, CloseDialog.ask(self, offer), offer), owner=self)
 
-    async def _close(self, session_id: str, asked: Awaitable[CloseAnswer | None]) -> None:
-        answer = await asked
-        if answer is None:
+    async def _close(
+        self, session_id: str, asked: Awaitable[TransitionRequest | None], offer_link: bool
+    ) -> None:
+        request = await asked
+        if request is None:
             return
-        self.action_requested.emit(session_id, answer.request)
-        if answer.ask_rating:
-            rating = await EvaluationDialog.ask(self)
-            if rating is not None:
-                self.action_requested.emit(session_id, rating)
+        self.action_requested.emit(session_id, request)
+        if offer_link:
+            # One step for the agent: the caller is still on the line, or at the window.
+            self._request_rating_link(session_id)
+
+    # -- the caller's rating link ----------------------------------------------------------------
+
+    def _offers_rating_link(self, s: Session) -> bool:
+        """Whether ``s``'s caller rates through a link the person may ask for: they are
+        its assignee, it is not a chat (a chat's caller rates on their own conversation
+        page when it closes), and it has no rating yet."""
+        detail = self.view.detail
+        rated = detail is not None and detail.session.id == s.id and bool(detail.evaluations)
+        return s.assignee_id == self.me.id and s.channel != Channel.WEB_CHAT.value and not rated
+
+    def _may_ask_rating_link(self, s: Session) -> bool:
+        """评价链接 now: a session that was taken (a caller who was served)."""
+        return s.state not in (S.WAITING.value, S.ASSIGNED.value) and self._offers_rating_link(s)
 
     def _on_evaluate_triggered(self) -> None:
         s = self._session_or_none()
-        if s is None:
+        if s is not None and self._may_ask_rating_link(s):
+            self._request_rating_link(s.id)
+
+    def _request_rating_link(self, session_id: str) -> None:
+        if self._link_pending is not None:
+            return  # one at a time
+        self._link_pending = session_id
+        self._update_actions()
+        self.rating_link_requested.emit(session_id)
+
+    def show_rating_link(self, session_id: str, url: str, sms_text: str) -> None:
+        """The server's rating link for ``session_id``, for the person to pass on."""
+        self._link_pending = None
+        self._update_actions()
+        s = self._sessions.get(session_id)
+        caller = (s.caller_name or "") if s is not None else ""
+        asked = RatingLinkDialog.ask(self, url, sms_text, caller)
+        spawn(self._link_dialog_open(session_id, asked), owner=self)
+
+    async def _link_dialog_open(self, session_id: str, shown: Awaitable[None]) -> None:
+        self._link_shown = session_id
+        self._tell_rated()
+        try:
+            await shown
+        finally:
+            if self._link_shown == session_id:
+                self._link_shown = None
+
+    def rating_link_failed(self, message: str) -> None:
+        self._link_pending = None
+        self.show_message(message, error=True)
+        self._update_actions()
+
+    def _tell_rated(self) -> None:
+        """The caller rated while their link is on screen: the dialog says so."""
+        detail = self.view.detail
+        if self._link_shown is None or detail is None or detail.session.id != self._link_shown:
             return
-        self._ask_then_request(s.id, EvaluationDialog.ask(self))
+        if not detail.evaluations:
+            return
+        score = detail.evaluations[-1][0].score
+        for dialog in self.findChildren(RatingLinkDialog):
+            if dialog.isVisible():
+                dialog.show_rated(EVALUATION_LABELS.get(score, str(score)))
 
     def _on_new_triggered(self) -> None:
         matters = [Choice(m.code, f"{m.name}（{m.department}）") for m in self.context.matters]
