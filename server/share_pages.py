@@ -410,6 +410,7 @@ def _device_content(
             else "在电话里向工作人员描述您看到的内容。"
         ),
         in_wechat="MicroMessenger" in browser,
+        has_chat=has_chat,
     )
 
 

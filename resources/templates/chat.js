@@ -18,6 +18,14 @@
       text.textContent = msg.text;
       li.appendChild(text);
     }
+    (msg.links || []).forEach(function (href) {
+      var a = document.createElement("a");
+      a.className = "button share-link";
+      a.href = href;
+      a.rel = "noreferrer";
+      a.textContent = "打开屏幕共享页面";
+      li.appendChild(a);
+    });
     (msg.photos || []).forEach(function (id) {
       var img = document.createElement("img");
       img.className = "photo";

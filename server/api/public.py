@@ -90,6 +90,8 @@ class MessageOut(BaseModel):
     text: str
     photos: list[str]
     at: str
+    links: list[str] = []
+    """This session's screen-share link, when the message carries it (a button to tap)."""
 
 
 class HelperOut(BaseModel):

@@ -38,6 +38,7 @@ from core.validation import name_error, normalize_phone, phone_error
 from server import models as m
 from server.auth import CurrentUser
 from server.changes import record
+from server.services import share
 from server.services.dispatch import dispatch_team, session_brief
 from server.services.events import publish, wake_at_commit
 from server.services.mutations import Applied, Mutation, Rejected, handler
@@ -504,6 +505,17 @@ def caller_view(db: DbSession, session: m.Session, *, after: int = 0) -> dict[st
         or 0
     ) > 0
     last = rows[-1].seq if rows else after
+    # A staff message carrying this session's own screen-share link gets a button to
+    # tap; no other address in a message is ever made a link.
+    joins = (
+        {
+            url
+            for link in db.scalars(select(m.ShareLink).where(m.ShareLink.session_id == session.id))
+            if (url := share.join_url_of(link))
+        }
+        if any(r.sender == "staff" and "/j/" in r.text for r in rows)
+        else set()
+    )
     return {
         "messages": [
             {
@@ -514,6 +526,7 @@ def caller_view(db: DbSession, session: m.Session, *, after: int = 0) -> dict[st
                 "text": r.text,
                 "photos": list(r.attachment_ids or []),
                 "at": r.created_at.isoformat(timespec="seconds"),
+                "links": sorted(u for u in joins if r.sender == "staff" and u in r.text),
             }
             for r in rows
         ],

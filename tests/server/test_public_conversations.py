@@ -281,6 +281,26 @@ def test_a_message_is_read_once_the_callers_page_receives_it_and_suggestions_cou
     assert figures["team"]["suggestions_sent"] == 1, figures["team"]
 
 
+def test_only_the_sessions_own_share_link_becomes_a_button(open_server: LiveServer) -> None:
+    agent = login(open_server, "agent")
+    with requests.Session() as phone:
+        data = start(open_server, phone).json()
+        session_id = session_of_token(open_server, data["token"]).id
+        accept(open_server, agent, session_id)
+        join_url = agent.post(f"/sessions/{session_id}/share")["join_url"]
+        for text in (f"请点链接：{join_url} 核对暗语", "别的网站 https://evil.example/j/123456789"):
+            payload = {"message_id": f"msg-{uuid.uuid4().hex}", "session_id": session_id}
+            assert push(agent, "message", "create", {**payload, "text": text})["status"] == (
+                "applied"
+            )
+        api = f"{open_server.url}/api/v1/public/conversations/{data['token']}/messages"
+        staff = [x for x in phone.get(api, timeout=10).json()["messages"] if x["from"] == "staff"]
+        assert [x["links"] for x in staff] == [[join_url], []]
+        page = phone.get(f"{open_server.url}/c/{data['token']}", timeout=10).text
+        assert page.count('button share-link" href=') == 1 and f'href="{join_url}"' in page
+        assert 'href="https://evil.example' not in page
+
+
 def test_only_the_assignee_writes_and_a_closed_session_takes_no_messages(
     open_server: LiveServer,
 ) -> None:
