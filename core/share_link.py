@@ -132,3 +132,25 @@ def sms_text(link: ShareLinkInfo) -> str:
         f"{link.expires_at:%H:%M}前有效。"
         "工作人员不会索要验证码、银行卡密码，不会要求转账。"
     )
+
+
+def usable(link: ShareLinkInfo, now: datetime | None = None) -> bool:
+    """Whether the link can still be sent: live (or opened, agreed) and not expired."""
+    return link.state in LIVE_STATES and link.expires_at > (now or datetime.now())
+
+
+def chat_text(link: ShareLinkInfo) -> str:
+    """The link as a message in an online consultation.
+
+    Unlike the text message, it carries the check phrase: it arrives in the caller's own
+    conversation page (bound to their browser), the channel the phrase must come by.
+    On a phone the join page explains what a phone can and cannot share.
+    """
+    return (
+        f"请点击下面的链接进入远程帮办（共享码 {group_code(link.code)}，"
+        f"{link.expires_at:%H:%M}前有效）：\n{link.join_url}\n"
+        f"打开后请核对：页面上的暗语应为“{link.check_phrase}”，工作人员为"
+        f"{link.helper_name or '本中心工作人员'}"
+        f"{'（工号' + link.helper_number + '）' if link.helper_number else ''}。"
+        "一致后再同意共享；工作人员不会索要验证码、密码，不会要求转账。"
+    )

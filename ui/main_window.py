@@ -22,15 +22,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.entities import KnowledgeEntry
 from core.enums import Role
 from core.localstore.changes import Changes
 from core.localstore.walkthroughs import WalkthroughStore
 from core.search import KnowledgeSearch
 from core.session_timeline import concerns_my_queue, describe_live_event
 from core.settings import ClientSettings
+from core.share_link import chat_text, usable
 from sync.account import Account
 from sync.connectivity import Connectivity, ConnState
 from ui.asking import ask_buttons
+from ui.chat_console import ChatConsole, is_chat
 from ui.focus import focus_into
 from ui.knowledge_backend import KnowledgeBackend
 from ui.live_events import LiveEvents
@@ -118,6 +121,11 @@ class MainWindow(QMainWindow):
         # The knowledge base beside the session at hand (a second view of the same cache).
         self.session_knowledge = KnowledgePane(self.knowledge, compact=True, can_insert=True)
         self.sessions_pane.add_tool(self.session_knowledge, self.tr("知识库"))
+        # 线上咨询: a chat session's conversation, in the session view (issue 13).
+        self.chat = ChatConsole(
+            account.store, account.api, me_of(account), self.ops, self.knowledge, parent=self
+        )
+        self.sessions_pane.view.set_chat_panel(self.chat.panel)
         # 远程帮办: the session's screen-share link (DESIGN.md §6).
         self.share_panel = SharePanel(workers, account.api, account.store, ops=self.ops)
         self.sessions_pane.add_tool(self.share_panel, self.tr("屏幕共享"))
@@ -249,7 +257,10 @@ class MainWindow(QMainWindow):
         self.sync.problems_found.connect(self._on_sync_problems_found)
         self.sync.progress.connect(self._on_sync_progress)
         self.sessions_pane.counts_changed.connect(self._on_sessions_counts_changed)
-        self.session_knowledge.answer_insert_requested.connect(self.sessions_pane.insert_answer)
+        self.session_knowledge.answer_insert_requested.connect(self._on_answer_insert_requested)
+        self.sessions_pane.session_selected.connect(self._on_sessions_session_selected_for_chat)
+        self.chat.panel.share_link_requested.connect(self._on_chat_share_link_requested)
+        self.chat.panel.notice_requested.connect(self._on_chat_notice_requested)
         self.live.events_received.connect(self._on_live_events_received)
         self.live.events_received.connect(self._on_live_events_for_share)
         if self.team_pane is not None:
@@ -370,6 +381,8 @@ class MainWindow(QMainWindow):
 
     async def refresh(self, changes: Changes) -> None:
         await self.console.refresh(changes)
+        await self.chat.refresh(changes)
+        self.session_knowledge.set_insert_target(chat=self.chat.active)
         if changes.sessions or "share_link" in changes.kinds:
             self._update_share_session()
         if changes.knowledge:
@@ -495,6 +508,18 @@ class MainWindow(QMainWindow):
                 or e.kind == "note_added"
             )
         ]
+        for event in events:
+            if event.kind == "message_received":
+                # A caller wrote: with a sound, unless that conversation is in front of
+                # the person already (the message shows there once the sync brings it).
+                chat = self.chat.session
+                here = (
+                    chat is not None
+                    and self.isActiveWindow()
+                    and event.payload.get("session_id") == chat.id
+                )
+                title, text = describe_live_event(event.kind, event.payload, me)
+                self.notifier.notify(title, text, sound=not here)
         if len(arrivals) == 1:
             title, text = describe_live_event(arrivals[0].kind, arrivals[0].payload, me)
             self.notifier.notify(title, text, sound=True)
@@ -539,6 +564,53 @@ class MainWindow(QMainWindow):
             return
         self.session_knowledge.show_entry(entry)
         self.sessions_pane.show_tool(self.session_knowledge)
+
+    # -- the conversation (线上咨询) -----------------------------------------------------
+
+    @owned_slot(str)
+    async def _on_sessions_session_selected_for_chat(self, session_id: str) -> None:
+        self.sessions_pane.view.show_chat(is_chat(self.sessions_pane.session(session_id)))
+        shown = await self.chat.show_session(session_id or None)
+        self.sessions_pane.view.show_chat(shown)
+        self.session_knowledge.set_insert_target(chat=self.chat.active)
+
+    def _on_answer_insert_requested(self, entry: KnowledgeEntry) -> None:
+        """插入: into the reply of a chat session, else into the note being written."""
+        if self.chat.active:
+            self.chat.quote(entry)
+            self.sessions_pane.view.focus_chat()
+        else:
+            self.sessions_pane.insert_answer(entry)
+
+    @owned_slot()
+    async def _on_chat_share_link_requested(self) -> None:
+        link = self.share_panel.link
+        session = self.chat.session
+        if link is None or session is None or link.session_id != session.id or not usable(link):
+            self.chat.panel.show_status(
+                self.tr("请先在右侧“屏幕共享”中为本会话生成共享链接，再发送"), error=True
+            )
+            self.sessions_pane.show_tool(self.share_panel)
+            return
+        await self.chat.send(chat_text(link))
+
+    @owned_slot()
+    async def _on_chat_notice_requested(self) -> None:
+        session = self.chat.session
+        notice = self.walkthrough_player.notice()
+        if (
+            session is None
+            or self.walkthrough_player.session_id != session.id
+            or notice is None
+            or notice.outcome is None
+        ):
+            self.chat.panel.show_status(
+                self.tr("请先在右侧“导办”中办完本会话的导办脚本，得出一次性告知后再发送"),
+                error=True,
+            )
+            self.sessions_pane.show_tool(self.walkthrough_player)
+            return
+        await self.chat.send(notice.as_text())
 
     # -- screen sharing ------------------------------------------------------------------
 

@@ -286,6 +286,12 @@ class LocalStore:
                         )
                     )
                     changes.touch("problem")
+                    if row.kind == RecordKind.MESSAGE and row.target_id:
+                        # A refused message stays on screen, marked 未发送 with why.
+                        message = db.get(lm.Record, (row.kind, row.target_id))
+                        if message is not None:
+                            reason = _refusal_text(res.get("reason"), row.payload)
+                            message.data = {**message.data, "failed": reason or "未发送"}
                 elif status not in ("applied", "duplicate"):
                     continue
                 sent_numbers = sent_numbers or _carries_numbers(row.payload)
@@ -300,7 +306,14 @@ class LocalStore:
                 )
                 for record in res.get("records") or []:
                     kind, rid, data = record["kind"], str(record["id"]), record.get("data")
-                    if record.get("deleted") or data is None:
+                    refused_message = (
+                        kind == RecordKind.MESSAGE
+                        and rid == row.target_id
+                        and status in ("rejected", "conflict")
+                    )
+                    if refused_message:
+                        pass  # never on the server: it stays here, marked 未发送
+                    elif record.get("deleted") or data is None:
                         if not _has_pending(db, rid):
                             _delete_record(db, kind, rid)
                     elif _has_pending(db, rid):

@@ -44,12 +44,12 @@ def session(
     **extra: object,
 ) -> Session:
     created = NOW - timedelta(minutes=minutes_ago)
+    extra.setdefault("channel", "hotline")
     return Session(
         id=ref,
         team_id=team,
         state=state,
         service_type=service,
-        channel="hotline",
         created_at=created,
         assignee_id=assignee,
         caller_name=name,
@@ -247,3 +247,31 @@ def test_the_timeline_and_notes_models(check: Check) -> None:
     check(notes)
     assert notes.index(0).data() == "李晓雯  09:57\n已告知所需材料"
     assert "（待同步）" in notes.index(1).data()
+
+
+def test_a_chat_waits_for_a_first_response_until_staff_write(check: Check) -> None:
+    """Accepting a chat is not answering it: the clock runs to the first staff message
+    (the ``first_response`` timeline entry), as the figures count it."""
+    accepted = session(
+        "c1",
+        "active",
+        assignee=ME,
+        minutes_ago=2,
+        channel="web_chat",
+        accepted_at=NOW - timedelta(minutes=1),
+    )
+    answered = session(
+        "c2",
+        "active",
+        assignee=ME,
+        minutes_ago=2,
+        channel="web_chat",
+        accepted_at=NOW - timedelta(minutes=1),
+        timeline=[{"kind": "first_response", "at": NOW.isoformat()}],
+    )
+    phone = session("p1", "active", assignee=ME, minutes_ago=2, accepted_at=NOW)
+    model = SessionTableModel(first_response_seconds=60)
+    model.now = lambda: NOW
+    check(model)
+    model.set_sessions([accepted, answered, phone], {})
+    assert [model.urgency(s) for s in (accepted, answered, phone)] == [2, 0, 0]

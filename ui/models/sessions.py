@@ -87,7 +87,17 @@ def is_pending(session: Session) -> bool:
 
 
 def awaiting_response_since(session: Session) -> datetime | None:
-    """Since when the caller waits for a first response (None once accepted)."""
+    """Since when the caller waits for a first response (None once accepted; for an
+    online consultation, once staff wrote to the caller: the first-response rule of
+    ``core.figures`` counts the first message there)."""
+    if session.channel == Channel.WEB_CHAT.value and session.state in (
+        S.WAITING,
+        S.ASSIGNED,
+        S.ACTIVE,
+        S.ON_HOLD,
+    ):
+        answered = any(e.get("kind") == "first_response" for e in session.timeline)
+        return None if answered else session.created_at
     if session.state == S.WAITING:
         return session.created_at
     if session.state == S.ASSIGNED and session.accepted_at is None:
@@ -473,8 +483,9 @@ class MySessionsModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == self.COL_CALLER and is_pending(s):
                 return QBrush(PENDING_TEXT)
-            if column == self.COL_TIME and s.state == S.ASSIGNED:
-                waited = (self.now() - s.created_at).total_seconds()
+            since = awaiting_response_since(s)
+            if column == self.COL_TIME and since is not None:
+                waited = (self.now() - since).total_seconds()
                 if waited >= self.first_response_seconds:
                     return QBrush(RED_TEXT)
                 if waited >= self.first_response_seconds * 0.75:

@@ -896,6 +896,16 @@ class KnowledgePane(QWidget):
         else:
             self._show_message(self.tr("已复制答案，可粘贴到聊天窗口或短信"))
 
+    def set_insert_target(self, *, chat: bool) -> None:
+        """Where "insert" puts the answer: the reply to the caller of a chat session, or
+        the note being written."""
+        if chat:
+            self.insert_button.setText(self.tr("插入回复"))
+            self.insert_button.setToolTip(self.tr("把答案连同出处放进给群众的回复，核对后发送"))
+        else:
+            self.insert_button.setText(self.tr("插入备注"))
+            self.insert_button.setToolTip(self.tr("把答案连同出处插入当前会话的备注"))
+
     def _on_insert_clicked(self) -> None:
         if self.current_entry is not None:
             self.answer_insert_requested.emit(self.current_entry)
