@@ -480,6 +480,7 @@ class EvaluationCreate(Payload):
 
 
 MESSAGE_MAX_LEN = 2000
+MESSAGE_KINDS = ("text", "notice")
 """The longest chat message, on both sides (the caller's page refuses more too)."""
 
 
@@ -500,6 +501,8 @@ class MessageCreate(Payload):
     """The knowledge entry the message quotes (its answer with issuing unit and version)."""
     suggested: bool = spec(Flag("采用建议答案"), False)
     """Sent from the suggestions beside the conversation (counted in the figures)."""
+    kind: str = spec(Choice("消息类型", values=MESSAGE_KINDS, default="text"), "text")
+    """``notice``: a walkthrough's 一次性告知, which the caller can print."""
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()

@@ -398,6 +398,39 @@ async def send_photo(token: str, request: Request) -> Response:
     return await run_in_threadpool(_send, request, token, "", data)
 
 
+@router.get("/c/{token}/notice/{message_id}")
+def caller_notice(token: str, message_id: str, request: Request) -> Response:
+    """A 一次性告知 staff sent in the conversation, as a page to print or save."""
+    with request.app.state.db() as db:
+        session = conv.conversation(
+            db, token, request.cookies.get(BROWSER_COOKIE), now=datetime.now()
+        )
+        message = db.scalar(select(m.Message).where(m.Message.id == message_id[:64]))
+        if (
+            session is None
+            or message is None
+            or message.session_id != session.id
+            or message.kind != "notice"
+        ):
+            return not_found(request)
+        guide = db.get(m.MatterGuide, session.matter_code) if session.matter_code else None
+        lines = message.text.splitlines()
+        helper = message.author_name or "工作人员"
+        at = f"{message.created_at:%Y-%m-%d %H:%M}"
+        matter_name = guide.name if guide else ""
+    return render(
+        request,
+        "chat_notice.html",
+        title="一次性告知",
+        script=True,
+        lines=lines,
+        helper=helper,
+        at=at,
+        matter_name=matter_name,
+        back=f"/c/{token}",
+    )
+
+
 @router.get("/c/{token}/photo/{attachment_id}")
 def caller_photo(token: str, attachment_id: str, request: Request) -> Response:
     with request.app.state.db() as db:

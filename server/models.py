@@ -612,6 +612,8 @@ class Message(Base):
     """When the caller's page received it (staff messages only)."""
     knowledge_id: Mapped[str | None] = mapped_column(String(64))
     """The knowledge entry a staff message quoted, if any."""
+    kind: Mapped[str | None] = mapped_column(String(16))
+    """``notice`` for a 一次性告知 (printable on the caller's page); null: plain text."""
 
 
 class Attachment(Base):

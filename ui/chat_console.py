@@ -235,7 +235,12 @@ class ChatConsole(QObject):
         self.panel.quote(answer_with_source(entry), entry.id)
 
     async def send(
-        self, text: str, knowledge_id: str | None = None, *, suggested: bool = False
+        self,
+        text: str,
+        knowledge_id: str | None = None,
+        *,
+        suggested: bool = False,
+        notice: bool = False,
     ) -> bool:
         """Queue a message to the caller; True once it is in the outbox."""
         session = self.session
@@ -249,6 +254,7 @@ class ChatConsole(QObject):
                     text,
                     knowledge_id=knowledge_id,
                     suggested=suggested,
+                    notice=notice,
                 ),
                 changes=lambda r: r.changes,
                 outbox=True,

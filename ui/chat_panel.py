@@ -119,6 +119,8 @@ def message_html(
             label += f"：{message.problem}"
         state = f" · <span style='color:{colour}'>{html.escape(label)}</span>"
     source = " · 引用知识库" if message.knowledge_id else ""
+    if message.notice:
+        source += " · 一次性告知（群众可打印）"
     head = f"{html.escape(who)} · {when}{source}{state}"
     return (
         f"<table width='100%' cellspacing='0' cellpadding='0'><tr><td align='{align}'>"

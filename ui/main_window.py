@@ -610,7 +610,7 @@ class MainWindow(QMainWindow):
             )
             self.sessions_pane.show_tool(self.walkthrough_player)
             return
-        await self.chat.send(notice.as_text())
+        await self.chat.send(notice.as_text(), notice=True)
 
     # -- screen sharing ------------------------------------------------------------------
 

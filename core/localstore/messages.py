@@ -76,6 +76,8 @@ class ChatMessage:
     seq: int | None = None
     attachment_ids: tuple[str, ...] = ()
     knowledge_id: str | None = None
+    notice: bool = False
+    """A walkthrough's 一次性告知 (the caller can print it)."""
     problem: str = ""
     """Why the server refused it (state FAILED; the reason is also in 待处理问题)."""
 
@@ -104,6 +106,7 @@ class ChatMessage:
             seq=int(seq) if isinstance(seq, int) else None,
             attachment_ids=tuple(str(a) for a in data.get("attachment_ids") or ()),
             knowledge_id=data.get("knowledge_id") or None,
+            notice=data.get("kind") == "notice",
             problem=str(data.get("failed") or "") if data.get("failed") else "",
         )
 
@@ -206,6 +209,7 @@ class ChatActions:
         *,
         knowledge_id: str | None = None,
         suggested: bool = False,
+        notice: bool = False,
     ) -> ActionResult:
         """Queue a message to the caller and show it at once (发送中).
 
@@ -245,6 +249,7 @@ class ChatActions:
                 "created_at": now.isoformat(),
                 "read_at": None,
                 "knowledge_id": knowledge_id,
+                "kind": "notice" if notice else "text",
                 "local": True,
             }
             db.add(lm.Record(kind=KIND, id=message_id, parent_id=session_id, data=data))
@@ -257,6 +262,7 @@ class ChatActions:
                         text=text,
                         knowledge_id=knowledge_id,
                         suggested=suggested,
+                        kind="notice" if notice else "text",
                     ),
                 )
             except ProtocolError as exc:

@@ -1,5 +1,7 @@
 (function () {
   "use strict";
+  var printer = document.getElementById("print");
+  if (printer) { printer.addEventListener("click", function () { window.print(); }); }
   var list = document.getElementById("messages");
   if (!list || !window.fetch) { return; }
   var api = list.getAttribute("data-api");
@@ -17,6 +19,13 @@
       text.className = "text";
       text.textContent = msg.text;
       li.appendChild(text);
+    }
+    if (msg.notice) {
+      var n = document.createElement("a");
+      n.className = "button light notice-link";
+      n.href = list.getAttribute("data-page") + "/notice/" + encodeURIComponent(msg.id);
+      n.textContent = "打印或保存这份告知";
+      li.appendChild(n);
     }
     (msg.links || []).forEach(function (href) {
       var a = document.createElement("a");

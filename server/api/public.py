@@ -214,11 +214,19 @@ async def messages(
         with request.app.state.db() as db:
             row = db.get(m.Session, session.id)
             assert row is not None
-            view = conv.caller_view(db, row, after=after)
-            if conv.mark_read(db, row, upto=view["last"], now=datetime.now()):
-                db.commit()
-            return view
+            return conv.caller_view(db, row, after=after)
 
+    def delivered() -> None:
+        # Polling after message ``after`` says the page has everything up to it: those
+        # staff messages are read. Marked here, before the wait, so that writing it never
+        # delays the delivery of the next message.
+        with request.app.state.db() as db:
+            row = db.get(m.Session, session.id)
+            if row is not None and conv.mark_read(db, row, upto=after, now=datetime.now()):
+                db.commit()
+
+    if after:
+        await run_in_threadpool(delivered)
     state = session.state
     while True:
         mark = bus.mark(keys)

@@ -527,6 +527,7 @@ def caller_view(db: DbSession, session: m.Session, *, after: int = 0) -> dict[st
                 "photos": list(r.attachment_ids or []),
                 "at": r.created_at.isoformat(timespec="seconds"),
                 "links": sorted(u for u in joins if r.sender == "staff" and u in r.text),
+                "notice": r.sender == "staff" and r.kind == "notice",
             }
             for r in rows
         ],
@@ -624,6 +625,7 @@ def create_message(db: DbSession, user: CurrentUser, mutation: Mutation) -> Appl
     )
     entry = db.get(m.KnowledgeEntry, p.knowledge_id) if p.knowledge_id else None
     message.knowledge_id = entry.id if entry is not None else None
+    message.kind = p.kind if p.kind != "text" else None
     touched = False
     if session.first_response_at is None:
         session.first_response_at = now
@@ -662,6 +664,7 @@ def message_wire(row: m.Message) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "read_at": row.read_at.isoformat() if row.read_at else None,
         "knowledge_id": row.knowledge_id,
+        "kind": row.kind or "text",
     }
 
 

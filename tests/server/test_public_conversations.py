@@ -259,9 +259,12 @@ def test_a_message_is_read_once_the_callers_page_receives_it_and_suggestions_cou
         records = {c["id"]: c for c in pull_all(agent) if c["kind"] == "message"}
         assert records[message_id]["data"]["read_at"] is None
         assert records[message_id]["data"]["knowledge_id"] == entry_id
-        # The caller's page polls and receives it: from then on it is read.
+        # The caller's page polls and receives it; its next poll (after it) says so.
         got = phone.get(api, params={"after": last}, timeout=10).json()
         assert [x["id"] for x in got["messages"]] == [message_id]
+        records = {c["id"]: c for c in pull_all(agent) if c["kind"] == "message"}
+        assert records[message_id]["data"]["read_at"] is None, "not read before it is shown"
+        phone.get(api, params={"after": got["last"]}, timeout=10)
     records = {c["id"]: c for c in pull_all(agent) if c["kind"] == "message"}
     assert records[message_id]["data"]["read_at"] is not None
     kinds = [e["kind"] for e in agent.events(cursor, wait=0)["events"]]
@@ -299,6 +302,58 @@ def test_only_the_sessions_own_share_link_becomes_a_button(open_server: LiveServ
         page = phone.get(f"{open_server.url}/c/{data['token']}", timeout=10).text
         assert page.count('button share-link" href=') == 1 and f'href="{join_url}"' in page
         assert 'href="https://evil.example' not in page
+
+
+def test_a_notice_sent_in_the_conversation_is_a_page_the_caller_can_print(
+    open_server: LiveServer,
+) -> None:
+    agent = login(open_server, "agent")
+    with requests.Session() as phone:
+        data = start(open_server, phone).json()
+        token = data["token"]
+        session_id = session_of_token(open_server, token).id
+        accept(open_server, agent, session_id)
+        notice_id, text_id = f"msg-{uuid.uuid4().hex}", f"msg-{uuid.uuid4().hex}"
+        body = "一次性告知\n需要带：身份证原件\n办理地点：<b>一楼</b>"
+        base = {"session_id": session_id}
+        sent = push(
+            agent,
+            "message",
+            "create",
+            {**base, "message_id": notice_id, "text": body, "kind": "notice"},
+        )
+        assert sent["status"] == "applied"
+        assert (
+            push(agent, "message", "create", {**base, "message_id": text_id, "text": "好的"})[
+                "status"
+            ]
+            == "applied"
+        )
+        bogus = push(
+            agent, "message", "create", {**base, "message_id": "m-x1", "text": "x", "kind": "html"}
+        )
+        assert bogus["status"] == "rejected" and "消息类型" in bogus["reason"]
+        api = f"{open_server.url}/api/v1/public/conversations/{token}/messages"
+        staff = [x for x in phone.get(api, timeout=10).json()["messages"] if x["from"] == "staff"]
+        assert [x["notice"] for x in staff] == [True, False]
+        page = phone.get(f"{open_server.url}/c/{token}", timeout=10).text
+        assert f'href="/c/{token}/notice/{notice_id}"' in page
+        printable = phone.get(f"{open_server.url}/c/{token}/notice/{notice_id}", timeout=10)
+        assert printable.status_code == 200
+        assert (
+            "需要带：身份证原件" in printable.text and "&lt;b&gt;一楼&lt;/b&gt;" in printable.text
+        )
+        assert (
+            phone.get(f"{open_server.url}/c/{token}/notice/{text_id}", timeout=10).status_code
+            == 404
+        )
+    # Another browser (no cookie) gets nothing.
+    assert (
+        requests.get(f"{open_server.url}/c/{token}/notice/{notice_id}", timeout=10).status_code
+        == 404
+    )
+    records = {c["id"]: c for c in pull_all(agent) if c["kind"] == "message"}
+    assert records[notice_id]["data"]["kind"] == "notice"
 
 
 def test_only_the_assignee_writes_and_a_closed_session_takes_no_messages(

@@ -184,9 +184,10 @@ def test_a_consultation_answered_from_the_console(
                 10,
                 "shown as delivered",
             )
-            # The caller's page receives it: 群众已读 (told live, no click).
+            # The caller's page receives it (and polls on): 群众已读, told live, no click.
             got = await run(None, caller.poll)
             assert [x["text"] for x in got][-1] == reply
+            await run(None, caller.poll)
             await wait_until(
                 lambda: (
                     [m.state for m in panel.messages if not m.from_caller] == [MessageState.READ]
