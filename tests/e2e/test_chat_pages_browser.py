@@ -168,6 +168,25 @@ def test_a_caller_asks_gets_a_live_answer_sends_a_photo_and_rates(
         page.get_by_text("可在“江宁人社”小程序在线补办").wait_for(timeout=10000)
         assert page.evaluate("window.__stayed === true"), "arrived live, without a reload"
         shot(page, f"chat-answer-{mode}")
+        # The walkthrough's 一次性告知, sent as a message: a page of its own to print.
+        push(
+            agent,
+            "message",
+            "create",
+            {
+                "message_id": f"m-{uuid.uuid4().hex}",
+                "session_id": session_id,
+                "text": "一次性告知\n事项：社会保障卡补换\n需要带：居民身份证（原件）",
+                "kind": "notice",
+            },
+        )
+        page.get_by_role("link", name="打印或保存这份告知").click()
+        page.wait_for_url("**/notice/**")
+        assert "需要带：居民身份证（原件）" in page.locator("#notice").inner_text()
+        assert page.get_by_role("button", name="打印或保存为 PDF").is_visible()
+        shot(page, f"chat-notice-{mode}")
+        page.get_by_role("link", name="返回对话").click()
+        page.wait_for_url("**/c/*")
         # A photo of the document.
         page.set_input_files("#photo", str(photo_file(tmp_path)))
         page.get_by_role("button", name="发送照片", exact=True).click()

@@ -96,6 +96,21 @@ class Caller:
         assert sent.status_code == 201, sent.text
 
 
+SIZES = ((1366, 768), (1440, 900), (1920, 1080))
+
+
+async def shots(window: MainWindow, name: str) -> None:
+    """With ``BANGBAN_SHOTS=<dir>``: the window at the three screen sizes, to look at."""
+    target = os.environ.get("BANGBAN_SHOTS")
+    if not target:
+        return
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for width, height in SIZES:
+        window.resize(width, height)
+        await asyncio.sleep(0.3)
+        window.grab().save(str(Path(target) / f"{name}-{width}x{height}.png"))
+
+
 async def signed_in(workers: Workers, url: str, username: str) -> Account:
     api = ApiClient(url)
     result = await workers.on_net(api.login, username, DEMO_PASSWORD)
@@ -245,10 +260,7 @@ def test_a_consultation_answered_from_the_console(
             got = await run(None, caller.poll)
             assert [x["text"] for x in got].count("稍后给您回复。") == 1
 
-            target = os.environ.get("BANGBAN_SHOTS")
-            if target:
-                Path(target).mkdir(parents=True, exist_ok=True)
-                window.grab().save(str(Path(target) / "console-chat.png"))
+            await shots(window, "console-chat")
             window.close()
             await window.sync.wait_idle()
             await window.live.wait_stopped()
