@@ -50,6 +50,8 @@ def invalid(message: str, code: str = "invalid") -> ApiError:
 
 Year = Annotated[int, Path(ge=1949, le=2200, description="公历年份")]
 """A calendar year in a route; a larger number is a 422, not a database overflow."""
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="用户编号")]
+"""A user's number in a route: past the column's range is a 422, not an overflow."""
 
 
 def _source_ip(request: Request) -> str | None:
@@ -282,7 +284,7 @@ def create_user(body: UserCreateIn, request: Request, user: Admin, db: Db) -> Ad
 
 @router.patch("/users/{user_id}", response_model=AdminUserOut)
 def update_user(
-    user_id: int, body: UserPatchIn, request: Request, user: Admin, db: Db
+    user_id: UserId, body: UserPatchIn, request: Request, user: Admin, db: Db
 ) -> AdminUserOut:
     """Change a user's name, role, team, staff number, capacity or whether they may sign
     in. Deactivating signs them out everywhere at once."""
@@ -356,7 +358,7 @@ def update_user(
 
 @router.post("/users/{user_id}/password", response_model=PasswordOut)
 def reset_password(
-    user_id: int, body: PasswordIn, request: Request, user: Admin, db: Db
+    user_id: UserId, body: PasswordIn, request: Request, user: Admin, db: Db
 ) -> PasswordOut:
     """Set a new password; the user is signed out everywhere and signs in with it."""
     row = db.get(m.User, user_id)

@@ -53,6 +53,8 @@ def test_a_huge_id_in_a_mutation_is_refused(live_server: LiveServer) -> None:
         ("GET", "/events?after={huge}&wait=0", None),
         ("GET", "/sync/changes?since={huge}", None),
         ("PUT", "/admin/calendar/{huge}", {"holidays": []}),
+        ("PATCH", "/admin/users/{huge}", {"display_name": "x"}),
+        ("POST", "/admin/users/{huge}/password", {"password": "Abcdef123456"}),
     ],
 )  # fmt: skip
 def test_a_huge_number_in_a_route_is_a_422(
