@@ -25,10 +25,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
-from core.settings import ClientSettings
 from server import models as m
-from sync.account import Account, open_account_cache
-from sync.backoff import Backoff
 from sync.client import ApiClient
 from tests.e2e.test_chat_pages_browser import (
     newest_chat,
@@ -38,10 +35,10 @@ from tests.e2e.test_chat_pages_browser import (
 )
 from tests.e2e.test_join_pages_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support import DEMO_PASSWORD, LiveServer, start_live_server, wait_until
+from tests.ui.desk_support import close_desk, open_desk
 from tests.ui.dialog_driver import focus, press, wait_closed, wait_for_dialog
 from tests.ui.keyboard import type_text
 from ui.dialogs.session_dialogs import CloseDialog
-from ui.main_window import MainWindow
 from ui.worker import Workers
 
 pytestmark = [
@@ -120,13 +117,6 @@ def server(server_db: str) -> Iterator[LiveServer]:
         live.stop()
 
 
-async def signed_in(workers: Workers, url: str, username: str) -> Account:
-    api = ApiClient(url)
-    result = await workers.on_net(api.login, username, DEMO_PASSWORD)
-    cache, store, notices = await workers.on_db(open_account_cache, url, result.user, DEMO_PASSWORD)
-    return Account(url, result.user, api, cache, store, offline=False, notices=notices)
-
-
 def shot(page: Any, name: str) -> None:
     target = os.environ.get("BANGBAN_SHOTS")
     if target:
@@ -177,12 +167,7 @@ def test_a_caller_on_a_phone_and_an_agent_at_the_desk(
     async def scenario() -> None:
         await phone.run(lambda page: start_from_the_page(page, server, "社保卡丢了，怎么补办？"))
         session_id = newest_chat(server)
-        account = await signed_in(workers, server.url, "agent")
-        window = MainWindow(account, workers, ClientSettings(sync_interval_seconds=3600))
-        qtbot.addWidget(window)
-        window.live.listener.backoff = Backoff(base=0.05, cap=0.3)
-        window.show()
-        window.start()
+        window = await open_desk(qtbot, workers, server.url, "agent")
         pane, chat = window.sessions_pane, window.chat
         panel = chat.panel
         await wait_until(lambda: pane.select_session(session_id), 20, "listed")
@@ -255,10 +240,7 @@ def test_a_caller_on_a_phone_and_an_agent_at_the_desk(
         if target:
             Path(target).mkdir(parents=True, exist_ok=True)
             window.grab().save(str(Path(target) / "console-chat-closed.png"))
-        window.close()
-        await window.sync.wait_idle()
-        await window.live.wait_stopped()
-        account.close()
+        await close_desk(window)
         lead.close()
 
     qloop.run_until_complete(scenario())

@@ -20,19 +20,13 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from core.localstore.messages import MessageState
-from core.settings import ClientSettings
 from server import models as m
-from sync.account import Account, open_account_cache
-from sync.backoff import Backoff
-from sync.client import ApiClient
 from tests.faultproxy import FaultProxy
-from tests.support import DEMO_PASSWORD, LiveServer, start_live_server, wait_until
+from tests.support import LiveServer, start_live_server, wait_until
+from tests.ui.desk_support import close_desk, open_desk
 from tests.ui.keyboard import type_text
 from ui.main_window import MainWindow
 from ui.worker import Workers
-
-QUIET = ClientSettings(sync_interval_seconds=3600)
-"""No timed syncs: what appears came by a live event or an action."""
 
 
 @pytest.fixture
@@ -111,13 +105,6 @@ async def shots(window: MainWindow, name: str) -> None:
         window.grab().save(str(Path(target) / f"{name}-{width}x{height}.png"))
 
 
-async def signed_in(workers: Workers, url: str, username: str) -> Account:
-    api = ApiClient(url)
-    result = await workers.on_net(api.login, username, DEMO_PASSWORD)
-    cache, store, notices = await workers.on_db(open_account_cache, url, result.user, DEMO_PASSWORD)
-    return Account(url, result.user, api, cache, store, offline=False, notices=notices)
-
-
 def staff_texts(server: LiveServer, session_id: str) -> list[str]:
     with server.db() as db:
         return list(
@@ -157,12 +144,7 @@ def test_a_consultation_answered_from_the_console(
     async def scenario() -> None:
         session_id = await run(None, caller.start, "社保卡丢了怎么补办？")
         with FaultProxy(chat_server.url) as proxy:
-            account = await signed_in(workers, proxy.url, "agent")
-            window = MainWindow(account, workers, QUIET)
-            qtbot.addWidget(window)
-            window.live.listener.backoff = Backoff(base=0.05, cap=0.3)
-            window.show()
-            window.start()
+            window = await open_desk(qtbot, workers, proxy.url, "agent")
             pane, chat = window.sessions_pane, window.chat
             panel = chat.panel
             await wait_until(lambda: pane.select_session(session_id), 20, "listed")
@@ -261,10 +243,7 @@ def test_a_consultation_answered_from_the_console(
             assert [x["text"] for x in got].count("稍后给您回复。") == 1
 
             await shots(window, "console-chat")
-            window.close()
-            await window.sync.wait_idle()
-            await window.live.wait_stopped()
-            account.close()
+            await close_desk(window)
 
     qloop.run_until_complete(scenario())
 
@@ -279,11 +258,8 @@ def test_a_refused_message_stays_on_screen_marked_unsent(
     async def scenario() -> None:
         session_id = await run(None, caller.start, "公积金怎么提取？")
         with FaultProxy(chat_server.url) as proxy:
-            account = await signed_in(workers, proxy.url, "agent")
-            window = MainWindow(account, workers, QUIET)
-            qtbot.addWidget(window)
-            window.show()
-            window.start()
+            window = await open_desk(qtbot, workers, proxy.url, "agent")
+            account = window.account
             pane, chat = window.sessions_pane, window.chat
             await wait_until(lambda: pane.select_session(session_id), 20, "listed")
             window.activateWindow()
@@ -311,10 +287,7 @@ def test_a_refused_message_stays_on_screen_marked_unsent(
             )
             text = chat.panel.messages_view.toPlainText()
             assert "马上为您查询" in text and "未发送" in text and "已办结" in text
-            window.close()
-            await window.sync.wait_idle()
-            await window.live.wait_stopped()
-            account.close()
+            await close_desk(window)
 
     qloop.run_until_complete(scenario())
 
@@ -346,12 +319,8 @@ def test_a_callers_photo_shows_in_the_conversation_opens_whole_and_stays_offline
         session_id = await run(None, caller.start, "我的证件照片这样可以吗？")
         await run(None, send_photo)
         with FaultProxy(chat_server.url) as proxy:
-            account = await signed_in(workers, proxy.url, "agent")
-            window = MainWindow(account, workers, QUIET)
-            qtbot.addWidget(window)
-            window.live.listener.backoff = Backoff(base=0.05, cap=0.3)
-            window.show()
-            window.start()
+            window = await open_desk(qtbot, workers, proxy.url, "agent")
+            account = window.account
             pane, chat = window.sessions_pane, window.chat
             panel = chat.panel
             await wait_until(lambda: pane.select_session(session_id), 20, "listed")
@@ -384,10 +353,7 @@ def test_a_callers_photo_shows_in_the_conversation_opens_whole_and_stays_offline
             panel.messages_view.thumbs.clear()
             await chat.reload()
             await wait_until(lambda: photo_id in panel.messages_view.thumbs, 10, "from cache")
-            window.close()
-            await window.sync.wait_idle()
-            await window.live.wait_stopped()
-            account.close()
+            await close_desk(window)
 
     qloop.run_until_complete(scenario())
 
@@ -400,11 +366,7 @@ def test_the_share_link_goes_to_the_caller_as_a_message_to_tap(
 
     async def scenario() -> None:
         session_id = await run(None, caller.start, "网上申报页面打不开，能帮我看看吗？")
-        account = await signed_in(workers, chat_server.url, "agent")
-        window = MainWindow(account, workers, QUIET)
-        qtbot.addWidget(window)
-        window.show()
-        window.start()
+        window = await open_desk(qtbot, workers, chat_server.url, "agent")
         pane, panel, share = window.sessions_pane, window.chat.panel, window.share_panel
         await wait_until(lambda: pane.select_session(session_id), 20, "listed")
         window.activateWindow()
@@ -432,9 +394,6 @@ def test_the_share_link_goes_to_the_caller_as_a_message_to_tap(
         assert link.join_url in text and link.check_phrase in text
         got = await run(None, caller.poll)
         assert any(link.join_url in x["text"] for x in got)
-        window.close()
-        await window.sync.wait_idle()
-        await window.live.wait_stopped()
-        account.close()
+        await close_desk(window)
 
     qloop.run_until_complete(scenario())
