@@ -18,9 +18,9 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
 
 from core.entities import KnowledgeEntry, Session
-from core.enums import Channel, SessionState
+from core.enums import Channel
 from core.localstore.changes import Changes
-from core.localstore.messages import ChatActions, answer_with_source
+from core.localstore.messages import ChatActions, answer_with_source, write_refusal
 from core.localstore.session_actions import ActionError, ActionResult, Me
 from core.localstore.store import LocalStore
 from core.search import SearchFilters
@@ -103,11 +103,8 @@ class ChatConsole(QObject):
         return self.session is not None and self._writable(self.session)[0]
 
     def _writable(self, session: Session) -> tuple[bool, str]:
-        if session.state == SessionState.CLOSED.value:
-            return False, "会话已办结，不能再发送消息"
-        if session.assignee_id != self.me.id and self.me.role not in ("lead", "admin"):
-            return False, "接入该会话后才能回复群众"
-        return True, ""
+        refusal = write_refusal(session, self.me)
+        return not refusal, refusal
 
     async def show_session(self, session_id: str | None) -> bool:
         """Point the panel at a session, read fresh from the cache (the caller's copy may

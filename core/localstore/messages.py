@@ -22,12 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from core.entities import KnowledgeEntry, Session
-from core.enums import Channel, Role, SessionState
+from core.enums import Channel, SessionState
 from core.localstore import models as lm
 from core.localstore.changes import Changes
 from core.localstore.session_actions import ActionError, ActionResult, Me
 from core.localstore.store import LocalStore, enqueue_payload
 from core.protocol import MESSAGE_MAX_LEN, MessageCreate, ProtocolError, RecordKind
+from core.session_rules import leads_team
 
 KIND = RecordKind.MESSAGE.value
 PHOTO_KIND = "photo"
@@ -109,6 +110,18 @@ class ChatMessage:
             notice=data.get("kind") == "notice",
             problem=str(data.get("failed") or "") if data.get("failed") else "",
         )
+
+
+def write_refusal(session: Session, me: Me) -> str:
+    """Why ``me`` may not write to the caller of ``session`` ("" when they may): the
+    server's rule (``conversations.may_write``) — the assignee, or a lead of its team."""
+    if session.channel != Channel.WEB_CHAT.value:
+        return "只有线上咨询会话可以给群众发消息"
+    if session.state == SessionState.CLOSED.value:
+        return "该会话已办结，不能再发送消息"
+    if session.assignee_id != me.id and not leads_team(me.actor, session.team_id):
+        return "接入该会话后才能回复群众（只有承办人或本班组组长可以给群众发消息）"
+    return ""
 
 
 def answer_with_source(entry: KnowledgeEntry) -> str:
@@ -229,14 +242,9 @@ class ChatActions:
             row = db.get(lm.Session, session_id)
             if row is None:
                 raise ActionError("本地没有该会话，请同步后再试")
-            session = Session.from_wire(row.data)
-            if session.channel != Channel.WEB_CHAT.value:
-                raise ActionError("只有线上咨询会话可以给群众发消息")
-            if session.state == SessionState.CLOSED.value:
-                raise ActionError("该会话已办结，不能再发送消息")
-            lead = self.me.role in (Role.LEAD.value, Role.ADMIN.value)
-            if session.assignee_id != self.me.id and not lead:
-                raise ActionError("只有该会话的承办人可以给群众发消息")
+            refusal = write_refusal(Session.from_wire(row.data), self.me)
+            if refusal:
+                raise ActionError(refusal)
             data: dict[str, Any] = {
                 "id": message_id,
                 "session_id": session_id,
